@@ -1,0 +1,366 @@
+//! A small async Rust client for the game server: connect, handshake, typed
+//! send and receive.
+//!
+//! It is the one client that the server's integration tests, `loadgen` and
+//! the benches all use, so it speaks the protocol exactly as documented in
+//! `protocol/PROTOCOL.md` and nothing more. It is not a game client: it has
+//! no reconnect policy (`loadgen` owns that) and no rendering.
+//!
+//! A [`Connection`] can be used whole, or split into a [`Reader`] and a
+//! [`Writer`] so that one future reads every message while another sends
+//! inputs on a timer. WebSocket pings and the server's close frame are
+//! answered by the reader through the shared writer, as RFC 6455 requires.
+//!
+//! `Reader::recv` is **not cancel-safe** (fastwebsockets' `read_frame` keeps
+//! partial frames in its own state): keep one read future alive for the
+//! life of the connection instead of racing it in `tokio::select!`.
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
+use http_body_util::Empty;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use protocol::{ClientMsg, DecodeError, Hello, ResumeToken, ServerMsg, Welcome};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+type Stream = TokioIo<Upgraded>;
+type WsRead = WebSocketRead<ReadHalf<Stream>>;
+type WsWrite = WebSocketWrite<WriteHalf<Stream>>;
+
+/// Everything that can go wrong on the client side.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is not `ws://host:port/path`.
+    #[error("bad url {0:?}: expected ws://host:port/path")]
+    BadUrl(String),
+    /// TCP connect failed.
+    #[error("connect failed: {0}")]
+    Connect(#[from] std::io::Error),
+    /// The WebSocket layer failed (handshake refused, I/O error, framing).
+    #[error("websocket: {0}")]
+    WebSocket(#[from] WebSocketError),
+    /// The server sent bytes that are not a valid message.
+    #[error("undecodable server message: {0}")]
+    Decode(#[from] DecodeError),
+    /// The server closed the connection.
+    #[error("closed by server with {code}: {reason}")]
+    Closed {
+        /// The close code (1005 when the close frame carried none).
+        code: u16,
+        /// The close reason, possibly empty.
+        reason: String,
+    },
+    /// The server sent something the protocol does not allow at this point.
+    #[error("unexpected message: {0}")]
+    Unexpected(String),
+}
+
+/// One thing read from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A protocol message.
+    Msg(ServerMsg),
+    /// The server closed the connection (its close frame has been answered).
+    Closed {
+        /// The close code (1005 when the close frame carried none).
+        code: u16,
+        /// The close reason, possibly empty.
+        reason: String,
+    },
+}
+
+/// Options for [`connect_with`].
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `Origin` header to send, as a browser would.
+    pub origin: Option<String>,
+}
+
+/// Where a `ws://` URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl {
+    /// `host:port` to connect to (port defaults to 80).
+    pub authority: String,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl WsUrl {
+    /// Parses `ws://host[:port][/path]`.
+    pub fn parse(url: &str) -> Result<Self, ClientError> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| ClientError::BadUrl(url.to_owned()))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err(ClientError::BadUrl(url.to_owned()));
+        }
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !authority.ends_with(']')
+        }) {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self {
+            authority,
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// Runs hyper's connection future on tokio.
+struct SpawnExecutor;
+
+impl<F> hyper::rt::Executor<F> for SpawnExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(fut);
+    }
+}
+
+/// Opens a WebSocket to `url` (`ws://host:port/path`).
+pub async fn connect(url: &str) -> Result<Connection, ClientError> {
+    connect_with(url, &ConnectOptions::default()).await
+}
+
+/// Opens a WebSocket to `url` with extra options.
+pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connection, ClientError> {
+    let url = WsUrl::parse(url)?;
+    let tcp = TcpStream::connect(&url.authority).await?;
+    // Inputs are tiny and latency-sensitive; Nagle would hold them back.
+    tcp.set_nodelay(true)?;
+    let mut req = hyper::Request::builder()
+        .method("GET")
+        .uri(&url.path)
+        .header(hyper::header::HOST, &url.authority)
+        .header(hyper::header::UPGRADE, "websocket")
+        .header(hyper::header::CONNECTION, "upgrade")
+        .header(
+            "Sec-WebSocket-Key",
+            fastwebsockets::handshake::generate_key(),
+        )
+        .header("Sec-WebSocket-Version", "13");
+    if let Some(origin) = &options.origin {
+        req = req.header(hyper::header::ORIGIN, origin);
+    }
+    let req = req
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ClientError::BadUrl(e.to_string()))?;
+    let (ws, _response) = fastwebsockets::handshake::client(&SpawnExecutor, req, tcp).await?;
+    let (read, write) = ws.split(tokio::io::split);
+    Ok(Connection::from_halves(read, write))
+}
+
+/// A WebSocket connection to the game server.
+pub struct Connection {
+    reader: Reader,
+    writer: Writer,
+}
+
+impl Connection {
+    fn from_halves(mut read: WsRead, write: WsWrite) -> Self {
+        read.set_max_message_size(protocol::MAX_SERVER_MSG_BYTES);
+        let write = Arc::new(Mutex::new(write));
+        Self {
+            reader: Reader {
+                ws: read,
+                write: write.clone(),
+            },
+            writer: Writer {
+                ws: write,
+                buf: Vec::with_capacity(64),
+            },
+        }
+    }
+
+    /// Sends `Hello` and waits for `Welcome`. A refusal comes back as
+    /// [`ClientError::Closed`] with the server's close code.
+    pub async fn hello(&mut self, resume: Option<ResumeToken>) -> Result<Welcome, ClientError> {
+        self.writer
+            .send(&ClientMsg::Hello(Hello {
+                version: protocol::PROTOCOL_VERSION,
+                resume,
+            }))
+            .await?;
+        match self.reader.recv().await? {
+            Event::Msg(ServerMsg::Welcome(w)) => Ok(w),
+            Event::Msg(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
+            Event::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.writer.send(msg).await
+    }
+
+    /// Sends an arbitrary frame, bypassing the codec (for tests of bad input).
+    pub async fn send_frame(&mut self, frame: Frame<'_>) -> Result<(), ClientError> {
+        self.writer.send_frame(frame).await
+    }
+
+    /// Reads the next message or the close. Not cancel-safe.
+    pub async fn recv(&mut self) -> Result<Event, ClientError> {
+        self.reader.recv().await
+    }
+
+    /// Reads until the next snapshot, skipping pongs.
+    pub async fn next_snapshot(&mut self) -> Result<protocol::Snapshot, ClientError> {
+        loop {
+            match self.recv().await? {
+                Event::Msg(ServerMsg::Snapshot(s)) => return Ok(s),
+                Event::Msg(ServerMsg::Pong(_)) => {}
+                Event::Msg(other) => return Err(ClientError::Unexpected(format!("{other:?}"))),
+                Event::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
+            }
+        }
+    }
+
+    /// Sends a close frame; read on to receive the server's answer.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
+        self.writer.close(code, reason).await
+    }
+
+    /// Splits into halves that can be driven by two concurrent futures.
+    pub fn split(self) -> (Reader, Writer) {
+        (self.reader, self.writer)
+    }
+}
+
+/// The receiving half of a [`Connection`].
+pub struct Reader {
+    /// The fastwebsockets read half.
+    ws: WsRead,
+    /// The write half, shared with [`Writer`], for pongs and the close echo.
+    write: Arc<Mutex<WsWrite>>,
+}
+
+type SendFuture = Pin<Box<dyn Future<Output = Result<(), WebSocketError>> + Send>>;
+
+impl Reader {
+    /// Reads the next message or the close. Not cancel-safe: see the module
+    /// documentation.
+    pub async fn recv(&mut self) -> Result<Event, ClientError> {
+        let write = self.write.clone();
+        // Obligated frames (pong, close echo) go out through the writer.
+        let mut obligated = move |frame: Frame<'static>| -> SendFuture {
+            let write = write.clone();
+            Box::pin(async move {
+                let mut w = write.lock().await;
+                if w.is_closed() {
+                    return Ok(());
+                }
+                w.write_frame(frame).await
+            })
+        };
+        loop {
+            let frame = self.ws.read_frame(&mut obligated).await?;
+            match frame.opcode {
+                OpCode::Binary => {
+                    return Ok(Event::Msg(protocol::decode_server(&frame.payload)?));
+                }
+                OpCode::Close => {
+                    let (code, reason) = parse_close(&frame.payload);
+                    return Ok(Event::Closed { code, reason });
+                }
+                OpCode::Text | OpCode::Continuation => {
+                    return Err(ClientError::Unexpected(format!(
+                        "{:?} frame from server",
+                        frame.opcode
+                    )));
+                }
+                OpCode::Ping | OpCode::Pong => {}
+            }
+        }
+    }
+}
+
+/// The code and reason of a close frame payload (1005 when empty).
+pub fn parse_close(payload: &[u8]) -> (u16, String) {
+    if payload.len() < 2 {
+        return (1005, String::new());
+    }
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    (code, String::from_utf8_lossy(&payload[2..]).into_owned())
+}
+
+/// The sending half of a [`Connection`].
+pub struct Writer {
+    /// The fastwebsockets write half, shared with the reader.
+    ws: Arc<Mutex<WsWrite>>,
+    /// Reused encode buffer.
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Encodes and sends one message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.buf.clear();
+        protocol::encode_client(msg, &mut self.buf);
+        let mut ws = self.ws.lock().await;
+        ws.write_frame(Frame::binary(Payload::BorrowedMut(&mut self.buf)))
+            .await?;
+        Ok(())
+    }
+
+    /// Sends an arbitrary frame.
+    pub async fn send_frame(&mut self, frame: Frame<'_>) -> Result<(), ClientError> {
+        let mut ws = self.ws.lock().await;
+        ws.write_frame(frame).await?;
+        Ok(())
+    }
+
+    /// Sends a close frame (once; later calls do nothing).
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
+        let mut ws = self.ws.lock().await;
+        if ws.is_closed() {
+            return Ok(());
+        }
+        ws.write_frame(Frame::close(code, reason.as_bytes()))
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_and_without_port_and_path() {
+        let check = |url: &str, authority: &str, path: &str| {
+            assert_eq!(
+                WsUrl::parse(url).unwrap(),
+                WsUrl {
+                    authority: authority.into(),
+                    path: path.into()
+                },
+                "{url}"
+            );
+        };
+        check("ws://127.0.0.1:8080/ws", "127.0.0.1:8080", "/ws");
+        check("ws://example.com/ws?x=1", "example.com:80", "/ws?x=1");
+        check("ws://localhost:9", "localhost:9", "/");
+        check("ws://[::1]:7000/ws", "[::1]:7000", "/ws");
+        assert!(WsUrl::parse("http://x/ws").is_err());
+        assert!(WsUrl::parse("ws:///ws").is_err());
+    }
+
+    #[test]
+    fn close_payloads_parse() {
+        assert_eq!(parse_close(&[]), (1005, String::new()));
+        assert_eq!(parse_close(&[0x0f, 0xa2, b'h', b'i']), (4002, "hi".into()));
+    }
+}

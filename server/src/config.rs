@@ -1,0 +1,175 @@
+//! Command-line options (with `GAME_*` environment fallbacks) and the
+//! settings derived from them.
+//!
+//! Every limit lives here with a default and a reason; nothing else in the
+//! server reads the environment or the command line.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+/// Authoritative fixed-tick game server: HTTP, WebSocket game sessions at
+/// /ws, the browser game at /, /healthz and /metrics, all on one port.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (HTTP and WebSocket share it).
+    #[arg(long, env = "GAME_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Simulation steps, and snapshots, per second in every room.
+    #[arg(long, env = "GAME_TICK_HZ", default_value_t = 30,
+          value_parser = clap::value_parser!(u16).range(1..=240))]
+    pub tick_hz: u16,
+
+    /// Players per room; a new room opens when all are full.
+    #[arg(long, env = "GAME_ROOM_CAPACITY", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub room_capacity: u16,
+
+    /// Most rooms open at once; past it, joins are refused with 4001.
+    #[arg(long, env = "GAME_MAX_ROOMS", default_value_t = 1000)]
+    pub max_rooms: u32,
+
+    /// Width of each room's field, in world units.
+    #[arg(long, env = "GAME_WORLD_WIDTH", default_value_t = 2000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub world_width: u16,
+
+    /// Height of each room's field, in world units.
+    #[arg(long, env = "GAME_WORLD_HEIGHT", default_value_t = 2000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub world_height: u16,
+
+    /// Players see only entities within this distance (interest management).
+    #[arg(long, env = "GAME_VIEW_RADIUS", default_value_t = 300,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub view_radius: u16,
+
+    /// Pickups on each room's field.
+    #[arg(long, env = "GAME_PICKUPS", default_value_t = 60)]
+    pub pickups: u32,
+
+    /// How long a collected pickup stays away before it respawns.
+    #[arg(long, env = "GAME_PICKUP_RESPAWN", default_value = "3s", value_parser = duration)]
+    pub pickup_respawn: Duration,
+
+    /// Player speed in world units per second.
+    #[arg(long, env = "GAME_PLAYER_SPEED", default_value_t = 240)]
+    pub player_speed: u32,
+
+    /// Seed of the worlds' random numbers; random when not given. Rooms are
+    /// deterministic for a given seed and input sequence.
+    #[arg(long, env = "GAME_SEED")]
+    pub seed: Option<u64>,
+
+    /// How long a dropped player's entity waits, frozen, for a resume.
+    #[arg(long, env = "GAME_RESUME_GRACE", default_value = "15s", value_parser = duration)]
+    pub resume_grace: Duration,
+
+    /// Interval of the server's WebSocket pings.
+    #[arg(long, env = "GAME_PING_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub ping_interval: Duration,
+
+    /// A connection from which nothing arrives for this long is closed (4005).
+    #[arg(long, env = "GAME_IDLE_TIMEOUT", default_value = "15s", value_parser = duration)]
+    pub idle_timeout: Duration,
+
+    /// A connection must send `Hello` within this time of the upgrade (4008).
+    #[arg(long, env = "GAME_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub handshake_timeout: Duration,
+
+    /// A client that takes no snapshot for this long, or whose socket
+    /// accepts no write for this long, is closed as too slow (4004).
+    #[arg(long, env = "GAME_SLOW_TIMEOUT", default_value = "3s", value_parser = duration)]
+    pub slow_timeout: Duration,
+
+    /// Most WebSocket connections at once; more are closed with 4006.
+    #[arg(long, env = "GAME_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest client message in bytes; larger ones are closed with 1009.
+    /// Client messages are at most 21 bytes today.
+    #[arg(long, env = "GAME_MAX_MESSAGE_SIZE", default_value_t = protocol::MAX_CLIENT_MSG_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=protocol::MAX_CLIENT_MSG_BYTES as u64))]
+    pub max_message_size: usize,
+
+    /// Inputs accepted per connection per second; excess is dropped, and a
+    /// client that keeps sending more than twice this is closed (4003).
+    #[arg(long, env = "GAME_MAX_INPUTS_PER_SEC", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inputs_per_sec: u32,
+
+    /// How long shutdown waits for connections to close and rooms to stop.
+    #[arg(long, env = "GAME_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log format.
+    #[arg(long, env = "GAME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::parse_from(["server"])
+    }
+}
+
+impl Config {
+    /// The tick period.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs(1) / u32::from(self.tick_hz)
+    }
+
+    /// A duration expressed in whole ticks, at least one.
+    pub fn ticks_in(&self, d: Duration) -> u32 {
+        let ticks = (d.as_secs_f64() * f64::from(self.tick_hz)).round();
+        (ticks as u32).max(1)
+    }
+
+    /// Player speed converted to world units per tick, at least one.
+    pub fn speed_per_tick(&self) -> u16 {
+        let per_tick = self.player_speed / u32::from(self.tick_hz);
+        per_tick.clamp(1, u32::from(u16::MAX)) as u16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::default();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.tick_hz, 30);
+        assert_eq!(c.room_capacity, 100);
+        assert_eq!(c.resume_grace, Duration::from_secs(15));
+        assert_eq!(c.ticks_in(Duration::from_secs(3)), 90);
+        assert_eq!(c.speed_per_tick(), 8);
+    }
+
+    #[test]
+    fn out_of_range_options_are_refused() {
+        assert!(Config::try_parse_from(["server", "--tick-hz", "0"]).is_err());
+        assert!(Config::try_parse_from(["server", "--room-capacity", "0"]).is_err());
+        assert!(Config::try_parse_from(["server", "--max-message-size", "100000"]).is_err());
+        assert!(Config::try_parse_from(["server", "--resume-grace", "soon"]).is_err());
+        let c = Config::try_parse_from(["server", "--resume-grace", "250ms"]).unwrap();
+        assert_eq!(c.resume_grace, Duration::from_millis(250));
+    }
+}

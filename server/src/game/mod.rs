@@ -1,0 +1,63 @@
+//! Game rules, behind the [`Game`] trait.
+//!
+//! The room machinery (`crate::room`) drives a `Game` through a lifecycle
+//! modelled on Nakama's match handler and Colyseus's room: players join,
+//! drop and reconnect, leave; the world advances one fixed step per tick with
+//! the inputs queued since the last one; each player gets a view; the game
+//! ends when its room closes. The game never sees a socket, a channel or a
+//! clock, which keeps it deterministic and unit-testable; the network layer
+//! never learns what a pickup is.
+//!
+//! [`arena`] is the built-in game; [`grid`] is the spatial index it uses for
+//! interest management.
+
+pub mod arena;
+pub mod grid;
+
+use protocol::{Entity, Input};
+
+/// Identifies a player for the whole life of its session, across resumes.
+pub type PlayerId = u32;
+
+/// The rules of one room's world. Only the room task calls these methods,
+/// so an implementation needs no locking.
+pub trait Game: Send + 'static {
+    /// A new player enters the world.
+    fn join(&mut self, player: PlayerId);
+
+    /// The player's connection dropped without a clean leave. Its state stays
+    /// in the world, frozen, until [`Game::reconnect`] or [`Game::leave`].
+    fn drop_player(&mut self, player: PlayerId);
+
+    /// A dropped player resumed its session.
+    fn reconnect(&mut self, player: PlayerId);
+
+    /// The player is gone for good (clean leave, or its grace period ended).
+    fn leave(&mut self, player: PlayerId);
+
+    /// Advances the world by one fixed step, applying `inputs` (those that
+    /// arrived since the previous step, in arrival order). Inputs of players
+    /// that are not in the world, or are dropped, must be ignored.
+    fn step(&mut self, inputs: &[(PlayerId, Input)]);
+
+    /// Every entity of the world as of the last step, in wire form. The room
+    /// encodes each of them once per tick and shares the bytes among all
+    /// the views that contain it.
+    fn entities(&self) -> &[Entity];
+
+    /// Appends to `out` the indices into [`Game::entities`] of what `player`
+    /// sees, its own entity included. Must cost about the size of the view,
+    /// not the size of the world.
+    fn view(&self, player: PlayerId, out: &mut Vec<u32>);
+
+    /// The player's own entity, if it is in the world.
+    fn player(&self, player: PlayerId) -> Option<Entity>;
+
+    /// The room is closing; release anything held outside the world.
+    fn end(&mut self) {}
+}
+
+/// Makes the game of a new room. `room_seed` is derived from the server's
+/// seed and the room id, so a server started with the same seed replays the
+/// same worlds for the same inputs.
+pub type GameFactory = std::sync::Arc<dyn Fn(u64) -> Box<dyn Game> + Send + Sync>;

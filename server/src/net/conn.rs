@@ -1,0 +1,883 @@
+//! One WebSocket connection, from upgrade to close.
+//!
+//! The task first waits for `Hello` (bounded by the handshake timeout),
+//! joins or resumes through the lobby, and writes `Welcome`. Then two
+//! futures run inside the task until the writer decides the connection is
+//! over:
+//!
+//! - the **reader** owns the read half. fastwebsockets' `read_frame` is not
+//!   cancel-safe, so the reader is never raced against anything: it loops
+//!   on its own, forwards inputs to the room (rate-limited, never
+//!   blocking), and tells the writer what to send back (pongs, closes)
+//!   through a small channel;
+//! - the **writer** owns the write half and every decision to write:
+//!   snapshots from the mailbox, pongs, WebSocket pings, and the close
+//!   handshake (at most one close frame, then drop the socket).
+//!
+//! Not for game logic: the connection knows players only by id and passes
+//! inputs through untouched.
+
+use super::Shared;
+use super::limit::{RateLimiter, Verdict};
+use crate::game::PlayerId;
+use crate::metrics::{CloseInitiator, DropReason};
+use crate::room::mailbox::{Delivery, Mailbox};
+use crate::room::{self, ConnId, ConnLink, RoomHandle, RoomInput};
+use bytes::{Bytes, BytesMut};
+use fastwebsockets::{
+    Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
+};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use protocol::{ClientMsg, CloseCode, DecodeError, Hello, Pong, Retry, ServerMsg};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+type Io = TokioIo<Upgraded>;
+type WsRead = WebSocketRead<ReadHalf<Io>>;
+type WsWrite = WebSocketWrite<WriteHalf<Io>>;
+
+/// Largest single frame read into memory. Frames up to this size are read
+/// whole, so that a message over `--max-message-size` is answered with a
+/// proper close handshake (1009) instead of a reset that would swallow the
+/// close code; larger frames are refused from their header and the socket
+/// is cut. 64 KiB bounds the memory a hostile connection can hold.
+const HARD_FRAME_LIMIT: usize = 64 * 1024;
+
+/// How long the writer waits for a close frame to go out.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long after sending a close frame we wait for the client's answer
+/// before dropping the socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Pending reader → writer requests. Pongs beyond this are dropped (a
+/// client that pings faster than we can answer is hurting only itself).
+const WRITER_QUEUE: usize = 32;
+
+/// App-level pings accepted per second per connection: clients ping every
+/// few seconds, so ten leaves room for bursts after a stall.
+const PINGS_PER_SEC: u32 = 10;
+
+/// How a connection ended, for metrics and for the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// We close with this code and reason.
+    Close(CloseCode, Cow<'static, str>),
+    /// The client sent a close frame with this code (1005 for none).
+    ClientClosed(u16),
+    /// The transport ended without a close handshake.
+    Gone,
+}
+
+/// Requests from the reader to the writer.
+enum ToWriter {
+    /// Answer an app-level `Ping`.
+    Pong(u64),
+    /// Answer a WebSocket ping with this payload.
+    WsPong(Bytes),
+    /// The client broke the protocol; close with this code. The reader
+    /// keeps reading (and discarding) until the client answers.
+    Violation(CloseCode, Cow<'static, str>),
+    /// The reader has stopped: a close frame arrived, or the stream ended.
+    Ended(Ending),
+}
+
+/// What a frame meant, once control frames and fragments are handled.
+enum Incoming {
+    /// A complete data message.
+    Message(Bytes),
+    /// A WebSocket ping with its payload.
+    Ping(Bytes),
+    /// A WebSocket pong, or a fragment of a message still being assembled.
+    Nothing,
+    /// A valid close frame with its code (1005 when it carried none).
+    Close(u16),
+}
+
+/// Reassembles fragmented binary messages up to the message size limit
+/// (fastwebsockets 0.10 does not bound reassembly itself).
+struct Assembler {
+    /// The message being assembled, if one is.
+    partial: Option<BytesMut>,
+    /// Largest message accepted.
+    max: usize,
+}
+
+impl Assembler {
+    fn new(max: usize) -> Self {
+        Self { partial: None, max }
+    }
+
+    /// Interprets one frame.
+    fn accept(&mut self, frame: Frame<'_>) -> Result<Incoming, (CloseCode, Cow<'static, str>)> {
+        let too_big = |len: usize, max: usize| {
+            (
+                CloseCode::MessageTooBig,
+                Cow::Owned(format!("message of {len} bytes exceeds the limit of {max}")),
+            )
+        };
+        match frame.opcode {
+            OpCode::Binary => {
+                if self.partial.is_some() {
+                    return Err((
+                        CloseCode::ProtocolError,
+                        "new message inside a fragmented one".into(),
+                    ));
+                }
+                if frame.payload.len() > self.max {
+                    return Err(too_big(frame.payload.len(), self.max));
+                }
+                if frame.fin {
+                    Ok(Incoming::Message(payload_bytes(frame.payload)))
+                } else {
+                    self.partial = Some(BytesMut::from(&frame.payload[..]));
+                    Ok(Incoming::Nothing)
+                }
+            }
+            OpCode::Continuation => {
+                let Some(partial) = self.partial.as_mut() else {
+                    return Err((
+                        CloseCode::ProtocolError,
+                        "continuation without a message".into(),
+                    ));
+                };
+                let len = partial.len() + frame.payload.len();
+                if len > self.max {
+                    self.partial = None;
+                    return Err(too_big(len, self.max));
+                }
+                partial.extend_from_slice(&frame.payload);
+                if frame.fin {
+                    let whole = self.partial.take().expect("checked above");
+                    Ok(Incoming::Message(whole.freeze()))
+                } else {
+                    Ok(Incoming::Nothing)
+                }
+            }
+            OpCode::Text => Err((
+                CloseCode::UnsupportedData,
+                "text frames are not supported: send binary bincode messages".into(),
+            )),
+            OpCode::Ping => Ok(Incoming::Ping(payload_bytes(frame.payload))),
+            OpCode::Pong => Ok(Incoming::Nothing),
+            OpCode::Close => parse_client_close(&frame.payload).map(Incoming::Close),
+        }
+    }
+}
+
+fn payload_bytes(p: Payload<'_>) -> Bytes {
+    match p {
+        Payload::Bytes(b) => b.freeze(),
+        other => Bytes::copy_from_slice(&other),
+    }
+}
+
+/// Validates a client's close frame (RFC 6455 §5.5.1, §7.4). fastwebsockets
+/// 0.10 does not check the 125-byte limit of control frames.
+fn parse_client_close(payload: &[u8]) -> Result<u16, (CloseCode, Cow<'static, str>)> {
+    match payload.len() {
+        0 => return Ok(1005),
+        1 => {
+            return Err((
+                CloseCode::ProtocolError,
+                "close frame with a 1-byte payload".into(),
+            ));
+        }
+        n if n > 125 => {
+            return Err((
+                CloseCode::ProtocolError,
+                "close frame payload over 125 bytes".into(),
+            ));
+        }
+        _ => {}
+    }
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    let allowed = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+    if !allowed {
+        return Err((
+            CloseCode::ProtocolError,
+            Cow::Owned(format!("close code {code} is not allowed")),
+        ));
+    }
+    if std::str::from_utf8(&payload[2..]).is_err() {
+        return Err((
+            CloseCode::InvalidPayload,
+            "close reason is not UTF-8".into(),
+        ));
+    }
+    Ok(code)
+}
+
+/// Maps a read error to how the connection ends.
+fn read_error(e: &WebSocketError) -> Ending {
+    match e {
+        WebSocketError::UnexpectedEOF
+        | WebSocketError::IoError(_)
+        | WebSocketError::ConnectionClosed => Ending::Gone,
+        WebSocketError::FrameTooLarge => Ending::Close(
+            CloseCode::MessageTooBig,
+            Cow::Owned(format!("frame exceeds {HARD_FRAME_LIMIT} bytes")),
+        ),
+        WebSocketError::InvalidUTF8 => {
+            Ending::Close(CloseCode::InvalidPayload, "invalid UTF-8".into())
+        }
+        other => Ending::Close(CloseCode::ProtocolError, Cow::Owned(other.to_string())),
+    }
+}
+
+/// fastwebsockets calls this only for frames it answers itself, which we
+/// turned off (auto-pong and auto-close): the writer answers instead.
+async fn no_obligated_send(_: Frame<'_>) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+fn decode_error(e: DecodeError) -> (CloseCode, Cow<'static, str>) {
+    let code = match e {
+        DecodeError::TooLarge { .. } => CloseCode::MessageTooBig,
+        DecodeError::Malformed(_) | DecodeError::TrailingBytes { .. } => CloseCode::InvalidPayload,
+    };
+    (code, Cow::Owned(e.to_string()))
+}
+
+/// Close reasons must fit a control frame: 125 bytes minus the code.
+fn clip_reason(reason: &str) -> &str {
+    if reason.len() <= 123 {
+        return reason;
+    }
+    let mut end = 123;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+/// Serves one upgraded connection. `refuse` closes it at once with that
+/// code (used when the server is full).
+pub(crate) async fn serve(ws: WebSocket<Io>, shared: Arc<Shared>, refuse: Option<CloseCode>) {
+    let conn = shared.next_conn.fetch_add(1, Relaxed);
+    let span = tracing::info_span!("conn", conn);
+    async move {
+        let (mut rd, mut wr) = ws.split(tokio::io::split);
+        rd.set_auto_close(false);
+        rd.set_auto_pong(false);
+        rd.set_max_message_size(HARD_FRAME_LIMIT);
+        let mut conn = Conn {
+            id: conn,
+            shared: shared.clone(),
+            assembler: Assembler::new(shared.config.max_message_size),
+        };
+        let ending = match refuse {
+            Some(code) => {
+                conn.refuse(&mut rd, &mut wr, code, code.name().into())
+                    .await
+            }
+            None => conn.run(&mut rd, &mut wr).await,
+        };
+        conn.record(&ending);
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Reads until the client's close frame or the deadline (handshake phase
+/// only; during a session the reader future does this).
+async fn wait_for_close(rd: &mut WsRead, deadline: Instant) {
+    let wait = async {
+        loop {
+            match rd.read_frame(&mut no_obligated_send).await {
+                Ok(f) if f.opcode == OpCode::Close => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline.into(), wait).await;
+}
+
+struct Conn {
+    id: ConnId,
+    shared: Arc<Shared>,
+    assembler: Assembler,
+}
+
+impl Conn {
+    /// Handshake, then the session. Returns how it ended, with every close
+    /// frame written.
+    async fn run(&mut self, rd: &mut WsRead, wr: &mut WsWrite) -> Ending {
+        match self.handshake_and_session(rd, wr).await {
+            Ok(ending) => ending,
+            Err(Ending::Close(code, reason)) => self.refuse(rd, wr, code, reason).await,
+            Err(other) => other,
+        }
+    }
+
+    /// Closes a connection that has no session (a refusal or a failed
+    /// handshake) and waits, bounded, for the client's answer.
+    async fn refuse(
+        &self,
+        rd: &mut WsRead,
+        wr: &mut WsWrite,
+        code: CloseCode,
+        reason: Cow<'static, str>,
+    ) -> Ending {
+        send_close(wr, code.code(), &reason).await;
+        wait_for_close(rd, Instant::now() + CLOSE_WAIT).await;
+        Ending::Close(code, reason)
+    }
+
+    /// Returns `Err` with the ending for failures before the session starts
+    /// (their close frame is still to be written), `Ok` once a session ran.
+    async fn handshake_and_session(
+        &mut self,
+        rd: &mut WsRead,
+        wr: &mut WsWrite,
+    ) -> Result<Ending, Ending> {
+        let deadline = Instant::now() + self.shared.config.handshake_timeout;
+        let hello = match tokio::time::timeout_at(deadline.into(), self.read_hello(rd, wr)).await {
+            Ok(Ok(hello)) => hello,
+            Ok(Err(ending)) => return Err(ending),
+            Err(_) => {
+                return Err(Ending::Close(
+                    CloseCode::HandshakeTimeout,
+                    "no Hello within the handshake timeout".into(),
+                ));
+            }
+        };
+        if hello.version != protocol::PROTOCOL_VERSION {
+            let reason = format!(
+                "protocol version {} is not supported; this server speaks {}",
+                hello.version,
+                protocol::PROTOCOL_VERSION
+            );
+            return Err(Ending::Close(CloseCode::VersionMismatch, reason.into()));
+        }
+        let mailbox = Arc::new(Mailbox::default());
+        let link = ConnLink {
+            conn: self.id,
+            mailbox: mailbox.clone(),
+        };
+        let joined = match hello.resume {
+            Some(token) => match self.shared.lobby.find(&token) {
+                Some((room, player)) => room.resume(player, token, link).await.map(|w| (w, room)),
+                None => Err(CloseCode::InvalidResumeToken),
+            },
+            None => match self.shared.lobby.reserve() {
+                Ok(reservation) => room::join(reservation, link).await,
+                Err(code) => Err(code),
+            },
+        };
+        let (welcome, room) = match joined {
+            Ok(joined) => joined,
+            Err(code) => {
+                if code == CloseCode::InvalidResumeToken {
+                    self.shared.metrics.resumes_refused.fetch_add(1, Relaxed);
+                }
+                let reason = match code {
+                    CloseCode::InvalidResumeToken => {
+                        "resume token unknown or expired: join as a new player"
+                    }
+                    CloseCode::RoomFull => "all rooms are full",
+                    other => other.name(),
+                };
+                return Err(Ending::Close(code, reason.into()));
+            }
+        };
+        if welcome.resumed {
+            self.shared.metrics.resumes.fetch_add(1, Relaxed);
+        }
+        let player = welcome.player_id;
+        tracing::debug!(
+            player,
+            room = room.id,
+            resumed = welcome.resumed,
+            "session started"
+        );
+        let mut buf = Vec::with_capacity(64);
+        protocol::encode_server(&ServerMsg::Welcome(welcome), &mut buf);
+        let ending = match self.write_data(wr, &buf).await {
+            Ok(()) => self.session(rd, wr, &mailbox, &room, player).await,
+            Err(_) => Ending::Gone,
+        };
+        let leave = match &ending {
+            Ending::ClientClosed(code) => *code == CloseCode::Normal.code(),
+            Ending::Close(code, _) => code.retry() == Retry::Stop,
+            Ending::Gone => false,
+        };
+        room.disconnected(player, self.id, leave).await;
+        tracing::debug!(player, ?ending, leave, "session ended");
+        Ok(ending)
+    }
+
+    /// Reads frames until a complete `Hello`, answering pings meanwhile.
+    async fn read_hello(&mut self, rd: &mut WsRead, wr: &mut WsWrite) -> Result<Hello, Ending> {
+        loop {
+            let frame = rd
+                .read_frame(&mut no_obligated_send)
+                .await
+                .map_err(|e| read_error(&e))?;
+            let incoming = self
+                .assembler
+                .accept(frame)
+                .map_err(|(c, r)| Ending::Close(c, r))?;
+            match incoming {
+                Incoming::Message(bytes) => {
+                    self.count_in(bytes.len());
+                    return match protocol::decode_client(&bytes) {
+                        Ok(ClientMsg::Hello(hello)) => Ok(hello),
+                        Ok(_) => Err(Ending::Close(
+                            CloseCode::ProtocolError,
+                            "the first message must be Hello".into(),
+                        )),
+                        Err(e) => {
+                            let (c, r) = decode_error(e);
+                            Err(Ending::Close(c, r))
+                        }
+                    };
+                }
+                Incoming::Ping(payload) => {
+                    if wr
+                        .write_frame(Frame::pong(Payload::Borrowed(&payload)))
+                        .await
+                        .is_err()
+                    {
+                        return Err(Ending::Gone);
+                    }
+                }
+                Incoming::Nothing => {}
+                Incoming::Close(code) => {
+                    send_close(wr, close_echo_code(code).code(), "").await;
+                    return Err(Ending::ClientClosed(code));
+                }
+            }
+        }
+    }
+
+    /// Runs the reader and writer futures until the writer is done.
+    async fn session(
+        &mut self,
+        rd: &mut WsRead,
+        wr: &mut WsWrite,
+        mailbox: &Mailbox,
+        room: &RoomHandle,
+        player: PlayerId,
+    ) -> Ending {
+        let start = Instant::now();
+        let last_rx = AtomicU64::new(0);
+        let (tx, mut rx) = mpsc::channel(WRITER_QUEUE);
+        let reader = Reader {
+            shared: &self.shared,
+            assembler: &mut self.assembler,
+            room,
+            player,
+            conn: self.id,
+            start,
+            last_rx: &last_rx,
+            tx,
+        };
+        let writer = Writer {
+            shared: &self.shared,
+            wr,
+            mailbox,
+            start,
+            last_rx: &last_rx,
+        };
+        tokio::select! {
+            // The reader never finishes on its own: it parks after reporting
+            // its end to the writer, which decides when the session is over.
+            never = reader.run(rd) => match never {},
+            ending = writer.run(&mut rx) => ending,
+        }
+    }
+
+    async fn write_data(&self, wr: &mut WsWrite, bytes: &[u8]) -> Result<(), WebSocketError> {
+        wr.write_frame(Frame::binary(Payload::Borrowed(bytes)))
+            .await?;
+        wr.flush().await?;
+        self.shared.metrics.messages_out.fetch_add(1, Relaxed);
+        self.shared
+            .metrics
+            .bytes_out
+            .fetch_add(bytes.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    fn count_in(&self, len: usize) {
+        self.shared.metrics.messages_in.fetch_add(1, Relaxed);
+        self.shared.metrics.bytes_in.fetch_add(len as u64, Relaxed);
+    }
+
+    fn record(&self, ending: &Ending) {
+        let m = &self.shared.metrics;
+        match ending {
+            Ending::Close(code, _) => m.record_close(CloseInitiator::Server, code.code()),
+            Ending::ClientClosed(code) => m.record_close(CloseInitiator::Client, *code),
+            Ending::Gone => {
+                m.closes_abnormal.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// Writes a close frame, bounded in time; never a second one.
+async fn send_close(wr: &mut WsWrite, code: u16, reason: &str) {
+    if wr.is_closed() {
+        return;
+    }
+    let frame = Frame::close(code, clip_reason(reason).as_bytes());
+    let write = async {
+        wr.write_frame(frame).await?;
+        wr.flush().await
+    };
+    let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, write).await;
+}
+
+/// The code to echo when a client closes: its own, or 1000 when it sent
+/// none (1005 must not appear on the wire).
+fn close_echo_code(code: u16) -> CloseCode {
+    CloseCode::from_code(code).unwrap_or(CloseCode::Normal)
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The reading side of a session.
+struct Reader<'a> {
+    shared: &'a Shared,
+    assembler: &'a mut Assembler,
+    room: &'a RoomHandle,
+    player: PlayerId,
+    conn: ConnId,
+    start: Instant,
+    /// Milliseconds after `start` at which the last frame arrived.
+    last_rx: &'a AtomicU64,
+    tx: mpsc::Sender<ToWriter>,
+}
+
+impl Reader<'_> {
+    async fn run(mut self, rd: &mut WsRead) -> std::convert::Infallible {
+        let ending = self.read_until_end(rd).await;
+        // The writer may already be gone if it ended the session first.
+        let _ = self.tx.send(ToWriter::Ended(ending)).await;
+        std::future::pending().await
+    }
+
+    async fn read_until_end(&mut self, rd: &mut WsRead) -> Ending {
+        let now = Instant::now();
+        let mut inputs = RateLimiter::new(self.shared.config.max_inputs_per_sec, now);
+        let mut pings = RateLimiter::new(PINGS_PER_SEC, now);
+        // After a violation we only wait for the client's close frame.
+        let mut draining = false;
+        loop {
+            let frame = match rd.read_frame(&mut no_obligated_send).await {
+                Ok(frame) => frame,
+                Err(e) => return read_error(&e),
+            };
+            let now = Instant::now();
+            self.last_rx
+                .store(now.duration_since(self.start).as_millis() as u64, Relaxed);
+            let incoming = match self.assembler.accept(frame) {
+                Ok(Incoming::Close(code)) => return Ending::ClientClosed(code),
+                Ok(_) if draining => continue,
+                Ok(incoming) => incoming,
+                Err((code, reason))
+                    if code == CloseCode::ProtocolError || code == CloseCode::InvalidPayload =>
+                {
+                    // A malformed close frame ends the exchange at once.
+                    if draining {
+                        return Ending::Gone;
+                    }
+                    draining = true;
+                    let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+                    continue;
+                }
+                Err((code, reason)) => {
+                    if !draining {
+                        draining = true;
+                        let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+                    }
+                    continue;
+                }
+            };
+            let violation = match incoming {
+                Incoming::Message(bytes) => self.message(&bytes, now, &mut inputs, &mut pings),
+                Incoming::Ping(payload) => {
+                    let _ = self.tx.try_send(ToWriter::WsPong(payload));
+                    None
+                }
+                Incoming::Nothing | Incoming::Close(_) => None,
+            };
+            if let Some((code, reason)) = violation {
+                draining = true;
+                let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+            }
+        }
+    }
+
+    /// Handles one complete message; returns a violation to close with.
+    fn message(
+        &mut self,
+        bytes: &[u8],
+        now: Instant,
+        inputs: &mut RateLimiter,
+        pings: &mut RateLimiter,
+    ) -> Option<(CloseCode, Cow<'static, str>)> {
+        let metrics = &self.shared.metrics;
+        metrics.messages_in.fetch_add(1, Relaxed);
+        metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
+        match protocol::decode_client(bytes) {
+            Err(e) => Some(decode_error(e)),
+            Ok(ClientMsg::Hello(_)) => Some((CloseCode::ProtocolError, "Hello sent twice".into())),
+            Ok(ClientMsg::Input(input)) => match inputs.check(now) {
+                Verdict::Accept => {
+                    let msg = RoomInput {
+                        player: self.player,
+                        conn: self.conn,
+                        input,
+                    };
+                    if self.room.inputs.try_send(msg).is_err() {
+                        metrics.input_dropped(DropReason::QueueFull);
+                    }
+                    None
+                }
+                Verdict::Drop => {
+                    metrics.input_dropped(DropReason::RateLimit);
+                    None
+                }
+                Verdict::Kick => Some((
+                    CloseCode::InputFlood,
+                    "input flood: sustained input rate far above the limit".into(),
+                )),
+            },
+            Ok(ClientMsg::Ping(ping)) => {
+                match pings.check(now) {
+                    Verdict::Accept => {
+                        let _ = self.tx.try_send(ToWriter::Pong(ping.t));
+                    }
+                    Verdict::Drop => {
+                        metrics.pings_dropped.fetch_add(1, Relaxed);
+                    }
+                    Verdict::Kick => return Some((CloseCode::InputFlood, "ping flood".into())),
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The writing side of a session.
+struct Writer<'a> {
+    shared: &'a Shared,
+    wr: &'a mut WsWrite,
+    mailbox: &'a Mailbox,
+    start: Instant,
+    last_rx: &'a AtomicU64,
+}
+
+impl Writer<'_> {
+    async fn run(mut self, rx: &mut mpsc::Receiver<ToWriter>) -> Ending {
+        let config = &self.shared.config;
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut ping = tokio::time::interval_at(
+            (self.start + config.ping_interval).into(),
+            config.ping_interval,
+        );
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle = tokio::time::sleep_until((self.start + config.idle_timeout).into());
+        tokio::pin!(idle);
+        let mut out = Vec::with_capacity(32);
+        loop {
+            match self.mailbox.take() {
+                Delivery::Kick(code) => return self.close(rx, code, code.name().into()).await,
+                Delivery::Snapshot(bytes) => {
+                    match tokio::time::timeout(config.slow_timeout, self.write_data(&bytes)).await {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(_)) => return Ending::Gone,
+                        // The socket accepted nothing for the whole slow
+                        // timeout. A frame may be half written, so no close
+                        // frame can follow: drop the connection.
+                        Err(_) => {
+                            self.shared
+                                .metrics
+                                .record_close(CloseInitiator::Server, CloseCode::TooSlow.code());
+                            return Ending::Gone;
+                        }
+                    }
+                }
+                Delivery::Empty => {}
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => {
+                    return self.close(rx, CloseCode::GoingAway, "server shutting down".into()).await;
+                }
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { return Ending::Gone };
+                    let written = match msg {
+                        ToWriter::Pong(t) => {
+                            out.clear();
+                            let pong = Pong { t, server_time_ms: unix_millis() };
+                            protocol::encode_server(&ServerMsg::Pong(pong), &mut out);
+                            self.write_data(&out).await
+                        }
+                        ToWriter::WsPong(payload) => {
+                            self.wr.write_frame(Frame::pong(Payload::Borrowed(&payload))).await
+                        }
+                        ToWriter::Violation(code, reason) => return self.close(rx, code, reason).await,
+                        ToWriter::Ended(Ending::ClientClosed(code)) => {
+                            send_close(self.wr, close_echo_code(code).code(), "").await;
+                            return Ending::ClientClosed(code);
+                        }
+                        ToWriter::Ended(Ending::Close(code, reason)) => {
+                            // The stream is broken; say why and stop.
+                            send_close(self.wr, code.code(), &reason).await;
+                            return Ending::Close(code, reason);
+                        }
+                        ToWriter::Ended(Ending::Gone) => return Ending::Gone,
+                    };
+                    if written.is_err() {
+                        return Ending::Gone;
+                    }
+                }
+                _ = self.mailbox.notified() => {}
+                _ = ping.tick() => {
+                    let frame = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b""));
+                    if self.wr.write_frame(frame).await.is_err() {
+                        return Ending::Gone;
+                    }
+                }
+                _ = &mut idle => {
+                    let last = self.start + Duration::from_millis(self.last_rx.load(Relaxed));
+                    let deadline = last + config.idle_timeout;
+                    if Instant::now() >= deadline {
+                        return self.close(rx, CloseCode::IdleTimeout, "nothing received within the idle timeout".into()).await;
+                    }
+                    idle.as_mut().reset(deadline.into());
+                }
+            }
+        }
+    }
+
+    async fn write_data(&mut self, bytes: &[u8]) -> Result<(), WebSocketError> {
+        self.wr
+            .write_frame(Frame::binary(Payload::Borrowed(bytes)))
+            .await?;
+        self.wr.flush().await?;
+        let m = &self.shared.metrics;
+        m.messages_out.fetch_add(1, Relaxed);
+        m.bytes_out.fetch_add(bytes.len() as u64, Relaxed);
+        Ok(())
+    }
+
+    /// Sends our close frame and waits, bounded, for the client's answer.
+    async fn close(
+        &mut self,
+        rx: &mut mpsc::Receiver<ToWriter>,
+        code: CloseCode,
+        reason: Cow<'static, str>,
+    ) -> Ending {
+        send_close(self.wr, code.code(), &reason).await;
+        let answered = async {
+            while let Some(msg) = rx.recv().await {
+                if let ToWriter::Ended(_) = msg {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;
+        Ending::Close(code, reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_close_frames_are_validated() {
+        let frame = |code: u16, reason: &[u8]| {
+            let mut p = code.to_be_bytes().to_vec();
+            p.extend_from_slice(reason);
+            p
+        };
+        assert_eq!(parse_client_close(&[]), Ok(1005));
+        assert_eq!(parse_client_close(&frame(1000, b"bye")), Ok(1000));
+        assert_eq!(parse_client_close(&frame(4123, b"")), Ok(4123));
+        let code_of = |p: &[u8]| parse_client_close(p).unwrap_err().0;
+        assert_eq!(code_of(&[3]), CloseCode::ProtocolError);
+        assert_eq!(code_of(&frame(1005, b"")), CloseCode::ProtocolError);
+        assert_eq!(code_of(&frame(999, b"")), CloseCode::ProtocolError);
+        assert_eq!(code_of(&frame(5000, b"")), CloseCode::ProtocolError);
+        assert_eq!(
+            code_of(&frame(1000, &[b'x'; 124])),
+            CloseCode::ProtocolError
+        );
+        assert_eq!(
+            code_of(&frame(1000, &[0xff, 0xfe])),
+            CloseCode::InvalidPayload
+        );
+    }
+
+    #[test]
+    fn reasons_are_clipped_on_a_char_boundary() {
+        let long = "é".repeat(100);
+        let clipped = clip_reason(&long);
+        assert!(clipped.len() <= 123);
+        assert!(long.starts_with(clipped));
+        assert_eq!(clip_reason("short"), "short");
+    }
+
+    fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Frame<'static> {
+        Frame::new(fin, opcode, None, Payload::Owned(payload.to_vec()))
+    }
+
+    #[test]
+    fn fragments_are_reassembled_up_to_the_limit() {
+        let mut a = Assembler::new(8);
+        assert!(matches!(
+            a.accept(frame(false, OpCode::Binary, b"abc")),
+            Ok(Incoming::Nothing)
+        ));
+        assert!(matches!(
+            a.accept(frame(false, OpCode::Continuation, b"de")),
+            Ok(Incoming::Nothing)
+        ));
+        match a.accept(frame(true, OpCode::Continuation, b"f")) {
+            Ok(Incoming::Message(m)) => assert_eq!(&m[..], b"abcdef"),
+            _ => panic!("expected the whole message"),
+        }
+        assert!(matches!(
+            a.accept(frame(false, OpCode::Binary, b"12345")),
+            Ok(Incoming::Nothing)
+        ));
+        let err = a
+            .accept(frame(false, OpCode::Continuation, b"6789"))
+            .err()
+            .unwrap();
+        assert_eq!(err.0, CloseCode::MessageTooBig);
+        let err = a
+            .accept(frame(true, OpCode::Continuation, b"x"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.0,
+            CloseCode::ProtocolError,
+            "no message is open any more"
+        );
+        let err = a
+            .accept(frame(true, OpCode::Binary, b"123456789"))
+            .err()
+            .unwrap();
+        assert_eq!(err.0, CloseCode::MessageTooBig);
+        let err = a.accept(frame(true, OpCode::Text, b"hi")).err().unwrap();
+        assert_eq!(err.0, CloseCode::UnsupportedData);
+    }
+}

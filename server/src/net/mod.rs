@@ -1,0 +1,227 @@
+//! The network edge: accepting TCP connections, HTTP routes, and the
+//! WebSocket upgrade.
+//!
+//! One port serves everything: `/ws` upgrades to a game session (handed to
+//! [`conn`]), `/healthz` and `/metrics` answer operators, and `/` serves the
+//! browser game embedded in the binary. Connections are admitted against
+//! `--max-connections` before the upgrade completes. Not for game rules or
+//! room placement: a session is handed to the lobby by [`conn`].
+
+pub mod conn;
+pub mod limit;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::room::lobby::Lobby;
+use crate::shutdown::Shutdown;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use protocol::CloseCode;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Upgrades accepted only to be closed with 4006 ("server full"), at most
+/// this many at once; past it, upgrades get a plain 503. The close code
+/// tells a browser client why (it cannot see HTTP statuses of a failed
+/// upgrade) while the headroom bounds what refusals can cost.
+const REFUSAL_HEADROOM: usize = 256;
+
+/// Pause after a failed `accept` (typically out of file descriptors), so
+/// the loop does not spin while descriptors are exhausted.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// State shared by the accept loop and every connection.
+pub(crate) struct Shared {
+    /// The server's configuration.
+    pub config: Config,
+    /// Room placement and sessions.
+    pub lobby: Arc<Lobby>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Shutdown signal for connection tasks.
+    pub shutdown: Shutdown,
+    /// Id of the next WebSocket connection.
+    pub next_conn: AtomicU64,
+    /// WebSocket connections admitted and open.
+    pub admitted: AtomicUsize,
+    /// Upgrades being refused right now.
+    pub refusing: AtomicUsize,
+}
+
+/// Accepts connections until `shutdown` completes.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let Some(done) = shared.shutdown.guard() else { break };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        serve_http(tcp, peer, shared).await;
+                        drop(done);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(cause = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_http(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    // Snapshots and pongs are small and latency-bound; Nagle would batch
+    // them behind a 40 ms delayed ACK.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(cause = %e, %peer, "set_nodelay failed");
+    }
+    let mut shutdown = shared.shutdown.clone();
+    let service_shared = shared.clone();
+    let service = hyper::service::service_fn(move |req| route(req, service_shared.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(tcp), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(cause = %e, %peer, "http connection ended with an error");
+            }
+        }
+        _ = shutdown.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+        }
+    }
+}
+
+fn text(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .header(hyper::header::CACHE_CONTROL, "no-store")
+        .body(Full::new(body.into()))
+        .expect("static response parts are valid")
+}
+
+async fn route(
+    mut req: Request<Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let plain = "text/plain; charset=utf-8";
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Ok(text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            plain,
+            "method not allowed\n",
+        ));
+    }
+    let response = match req.uri().path() {
+        "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => upgrade(&mut req, &shared),
+        "/ws" => text(
+            StatusCode::UPGRADE_REQUIRED,
+            plain,
+            "this endpoint speaks WebSocket\n",
+        ),
+        "/healthz" => text(StatusCode::OK, plain, "ok\n"),
+        "/metrics" => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render(),
+        ),
+        "/" | "/index.html" => text(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            Bytes::from_static(crate::web::INDEX_HTML.as_bytes()),
+        ),
+        _ => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+    };
+    Ok(response)
+}
+
+/// Admits or refuses one WebSocket upgrade and spawns its connection task.
+fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+    let plain = "text/plain; charset=utf-8";
+    let Some(done) = shared.shutdown.guard() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n");
+    };
+    let admitted = shared.admitted.fetch_add(1, Relaxed) < shared.config.max_connections;
+    let permit = if admitted {
+        Permit::Admitted(shared.clone())
+    } else {
+        shared.admitted.fetch_sub(1, Relaxed);
+        shared.metrics.connections_refused.fetch_add(1, Relaxed);
+        if shared.refusing.fetch_add(1, Relaxed) >= REFUSAL_HEADROOM {
+            shared.refusing.fetch_sub(1, Relaxed);
+            return text(StatusCode::SERVICE_UNAVAILABLE, plain, "server full\n");
+        }
+        Permit::Refusing(shared.clone())
+    };
+    let (response, upgrade) = match fastwebsockets::upgrade::upgrade(req) {
+        Ok(parts) => parts,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                plain,
+                format!("bad upgrade request: {e}\n"),
+            );
+        }
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        match upgrade.await {
+            Ok(ws) => {
+                let refuse = match _permit {
+                    Permit::Admitted(_) => {
+                        shared.metrics.connections_total.fetch_add(1, Relaxed);
+                        shared.metrics.connections_open.fetch_add(1, Relaxed);
+                        None
+                    }
+                    Permit::Refusing(_) => Some(CloseCode::ServerFull),
+                };
+                conn::serve(ws, shared.clone(), refuse).await;
+                if refuse.is_none() {
+                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                }
+            }
+            Err(e) => tracing::debug!(cause = %e, "upgrade failed"),
+        }
+        drop(done);
+    });
+    response.map(|_| Full::new(Bytes::new()))
+}
+
+/// A connection's place under `--max-connections` (or among refusals),
+/// given back on drop.
+enum Permit {
+    Admitted(Arc<Shared>),
+    Refusing(Arc<Shared>),
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        match self {
+            Permit::Admitted(s) => s.admitted.fetch_sub(1, Relaxed),
+            Permit::Refusing(s) => s.refusing.fetch_sub(1, Relaxed),
+        };
+    }
+}

@@ -1,0 +1,583 @@
+//! Rooms: the fixed-tick loop that owns a world, and the sessions in it.
+//!
+//! Each room is one tokio task and the only writer of its world (a
+//! [`Game`]); nothing else holds a reference to it, so there is no lock
+//! around world state. Connections talk to a room through two channels:
+//! commands (join, resume, disconnect), which wake the room at once, and
+//! inputs, which the room drains only at the start of each tick, so that
+//! thousands of inputs per second cost no wake-ups. The room talks back
+//! through each connection's [`Mailbox`].
+//!
+//! Per tick: drain inputs, run the due simulation steps (see [`clock`]),
+//! expire dropped players past their grace period, then fan out: every
+//! entity is encoded once, each player's snapshot is its header plus a copy
+//! of the bytes of the entities it sees, all players' snapshots of the tick
+//! share one buffer, and each goes to its mailbox. Writing to sockets is
+//! the connection tasks' job, spread over the runtime's worker threads;
+//! the room never waits for a socket.
+
+pub mod clock;
+pub mod lobby;
+pub mod mailbox;
+
+use crate::game::{Game, GameFactory, PlayerId};
+use crate::metrics::Metrics;
+use crate::shutdown::{DoneGuard, Shutdown};
+use bytes::Bytes;
+use clock::{Due, TickClock};
+use lobby::{Lobby, Reservation};
+use mailbox::Mailbox;
+use protocol::{CloseCode, Input, ResumeToken, Welcome};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Identifies a room for the life of the process.
+pub type RoomId = u32;
+
+/// Identifies one WebSocket connection for the life of the process, so that
+/// a room can tell a resumed session's new connection from its old one.
+pub type ConnId = u64;
+
+/// What every room is opened with (derived from the server's config).
+pub struct RoomSettings {
+    /// Length of one tick.
+    pub tick_period: Duration,
+    /// Ticks per second, as announced in `Welcome`.
+    pub tick_hz: u16,
+    /// Players per room.
+    pub capacity: u16,
+    /// Most rooms open at once.
+    pub max_rooms: u32,
+    /// How long a dropped player waits for a resume.
+    pub resume_grace: Duration,
+    /// Snapshots a connection may leave untaken in a row before it is
+    /// closed as too slow.
+    pub slow_ticks: u32,
+    /// Capacity of each room's input queue.
+    pub input_queue: usize,
+    /// Server-wide seed; each room's game is seeded from it and the room id.
+    pub seed: u64,
+    /// Makes each room's game.
+    pub game: GameFactory,
+    /// World facts announced in `Welcome`: width, height, view radius.
+    pub world: (u16, u16, u16),
+}
+
+/// How connections reach a room.
+#[derive(Clone)]
+pub struct RoomHandle {
+    /// The room's id.
+    pub id: RoomId,
+    /// Commands; the room wakes for each.
+    pub(crate) ctrl: mpsc::Sender<RoomCmd>,
+    /// Inputs; drained at each tick.
+    pub inputs: mpsc::Sender<RoomInput>,
+}
+
+impl RoomHandle {
+    /// Tells the room that a connection ended. `leave` removes the player at
+    /// once; otherwise it is kept, frozen, for the grace period. Ignored if
+    /// the player has since been taken over by another connection.
+    pub async fn disconnected(&self, player: PlayerId, conn: ConnId, leave: bool) {
+        // An error means the room is gone, and the player with it.
+        let _ = self
+            .ctrl
+            .send(RoomCmd::Disconnected {
+                player,
+                conn,
+                leave,
+            })
+            .await;
+    }
+
+    /// Asks the room to take `player` back for a new connection.
+    pub async fn resume(
+        &self,
+        player: PlayerId,
+        token: ResumeToken,
+        link: ConnLink,
+    ) -> Result<Welcome, CloseCode> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = RoomCmd::Resume {
+            player,
+            token,
+            link,
+            reply,
+        };
+        if self.ctrl.send(cmd).await.is_err() {
+            // The room closed between the lookup and now: the session ended.
+            return Err(CloseCode::InvalidResumeToken);
+        }
+        rx.await.unwrap_or(Err(CloseCode::InvalidResumeToken))
+    }
+}
+
+/// Sends a join for a reserved place and waits for the `Welcome`.
+pub async fn join(
+    reservation: Reservation,
+    link: ConnLink,
+) -> Result<(Welcome, RoomHandle), CloseCode> {
+    let room = reservation.room().clone();
+    let (reply, rx) = oneshot::channel();
+    let cmd = RoomCmd::Join {
+        reservation,
+        link,
+        reply,
+    };
+    if room.ctrl.send(cmd).await.is_err() {
+        return Err(CloseCode::InternalError);
+    }
+    match rx.await {
+        Ok(welcome) => Ok((welcome, room)),
+        Err(_) => Err(CloseCode::InternalError),
+    }
+}
+
+/// One input on its way to a room.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomInput {
+    /// Whose input.
+    pub player: PlayerId,
+    /// Which connection sent it; inputs from a superseded connection are
+    /// dropped.
+    pub conn: ConnId,
+    /// The input.
+    pub input: Input,
+}
+
+/// A connection as a room sees it.
+#[derive(Clone)]
+pub struct ConnLink {
+    /// The connection's id.
+    pub conn: ConnId,
+    /// Where the room puts the connection's snapshots and kicks.
+    pub mailbox: Arc<Mailbox>,
+}
+
+/// Commands to a room.
+pub(crate) enum RoomCmd {
+    /// A new player takes its reserved place.
+    Join {
+        reservation: Reservation,
+        link: ConnLink,
+        reply: oneshot::Sender<Welcome>,
+    },
+    /// A session comes back on a new connection.
+    Resume {
+        player: PlayerId,
+        token: ResumeToken,
+        link: ConnLink,
+        reply: oneshot::Sender<Result<Welcome, CloseCode>>,
+    },
+    /// A connection ended.
+    Disconnected {
+        player: PlayerId,
+        conn: ConnId,
+        leave: bool,
+    },
+    /// The lobby closed the room before any player arrived.
+    Close,
+}
+
+/// A player's session as the room keeps it.
+struct Session {
+    /// Secret that resumes this session.
+    token: ResumeToken,
+    /// The live connection, or `None` while dropped.
+    link: Option<ConnLink>,
+    /// Highest input sequence applied.
+    ack: u32,
+    /// When the connection dropped, while it is dropped.
+    dropped_at: Option<Instant>,
+}
+
+pub(crate) struct Room {
+    id: RoomId,
+    game: Box<dyn Game>,
+    sessions: HashMap<PlayerId, Session>,
+    lobby: Arc<Lobby>,
+    settings: Arc<RoomSettings>,
+    metrics: Arc<Metrics>,
+    ctrl_rx: mpsc::Receiver<RoomCmd>,
+    input_rx: mpsc::Receiver<RoomInput>,
+    /// Ticks run so far; the number in snapshots.
+    tick: u32,
+    /// Set when the room emptied and the lobby closed it.
+    closed: bool,
+    /// Scratch buffers reused every tick so that steady state allocates one
+    /// snapshot buffer per tick and nothing else.
+    scratch: Scratch,
+}
+
+#[derive(Default)]
+struct Scratch {
+    inputs: Vec<(PlayerId, Input)>,
+    entity_bytes: Vec<u8>,
+    entity_offsets: Vec<usize>,
+    view: Vec<u32>,
+    out: Vec<(PlayerId, Range<usize>)>,
+    expired: Vec<PlayerId>,
+    /// Size of the previous tick's snapshot buffer, to size the next one.
+    last_tick_bytes: usize,
+}
+
+impl Room {
+    pub(crate) fn new(
+        id: RoomId,
+        lobby: Arc<Lobby>,
+        settings: Arc<RoomSettings>,
+        metrics: Arc<Metrics>,
+        ctrl_rx: mpsc::Receiver<RoomCmd>,
+        input_rx: mpsc::Receiver<RoomInput>,
+    ) -> Self {
+        let game = (settings.game)(room_seed(settings.seed, id));
+        Self {
+            id,
+            game,
+            sessions: HashMap::new(),
+            lobby,
+            settings,
+            metrics,
+            ctrl_rx,
+            input_rx,
+            tick: 0,
+            closed: false,
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// The room's task: ticks on schedule, answers commands in between.
+    pub(crate) async fn run(mut self, mut shutdown: Shutdown, _done: DoneGuard) {
+        let mut clock = TickClock::new(Instant::now(), self.settings.tick_period);
+        while !self.closed {
+            tokio::select! {
+                biased;
+                _ = shutdown.wait() => break,
+                _ = tokio::time::sleep_until(clock.deadline().into()) => {
+                    let due = clock.advance(Instant::now());
+                    self.run_tick(due);
+                }
+                cmd = self.ctrl_rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+            }
+        }
+        self.end();
+    }
+
+    fn handle(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Join {
+                reservation,
+                link,
+                reply,
+            } => self.join(reservation, link, reply),
+            RoomCmd::Resume {
+                player,
+                token,
+                link,
+                reply,
+            } => self.resume(player, token, link, reply),
+            RoomCmd::Disconnected {
+                player,
+                conn,
+                leave,
+            } => {
+                let Some(session) = self.sessions.get_mut(&player) else {
+                    return;
+                };
+                if session.link.as_ref().is_none_or(|l| l.conn != conn) {
+                    return;
+                }
+                if leave {
+                    self.remove(player);
+                } else {
+                    self.drop_session(player);
+                }
+            }
+            RoomCmd::Close => {
+                if self.sessions.is_empty() {
+                    self.closed = true;
+                }
+            }
+        }
+    }
+
+    fn welcome(&self, player_id: PlayerId, resume_token: ResumeToken, resumed: bool) -> Welcome {
+        let (world_width, world_height, view_radius) = self.settings.world;
+        Welcome {
+            version: protocol::PROTOCOL_VERSION,
+            player_id,
+            room_id: self.id,
+            resume_token,
+            resumed,
+            tick_hz: self.settings.tick_hz,
+            world_width,
+            world_height,
+            view_radius,
+        }
+    }
+
+    fn join(&mut self, reservation: Reservation, link: ConnLink, reply: oneshot::Sender<Welcome>) {
+        let player = self.lobby.next_player_id();
+        let token = new_token();
+        self.game.join(player);
+        self.lobby.register(token, self.id, player);
+        reservation.consume();
+        self.sessions.insert(
+            player,
+            Session {
+                token,
+                link: Some(link),
+                ack: 0,
+                dropped_at: None,
+            },
+        );
+        self.metrics.players.fetch_add(1, Relaxed);
+        if reply.send(self.welcome(player, token, false)).is_err() {
+            // The connection vanished before it learnt its token, so nobody
+            // can ever resume this player.
+            self.remove(player);
+        }
+    }
+
+    fn resume(
+        &mut self,
+        player: PlayerId,
+        token: ResumeToken,
+        link: ConnLink,
+        reply: oneshot::Sender<Result<Welcome, CloseCode>>,
+    ) {
+        let valid = self
+            .sessions
+            .get(&player)
+            .is_some_and(|s| tokens_equal(&s.token, &token));
+        if !valid {
+            let _ = reply.send(Err(CloseCode::InvalidResumeToken));
+            return;
+        }
+        let session = self.sessions.get_mut(&player).expect("checked above");
+        match session.link.replace(link) {
+            // Still attached: the client came back before we noticed the
+            // drop. The old connection is obsolete.
+            Some(old) => old.mailbox.kick(CloseCode::SessionTakenOver),
+            None => {
+                session.dropped_at = None;
+                self.game.reconnect(player);
+                self.metrics.players_dropped.fetch_sub(1, Relaxed);
+            }
+        }
+        if reply.send(Ok(self.welcome(player, token, true))).is_err() {
+            // The new connection vanished while resuming: dropped again.
+            self.drop_session(player);
+        }
+    }
+
+    /// Detaches the player's connection and freezes it for the grace period.
+    fn drop_session(&mut self, player: PlayerId) {
+        let Some(session) = self.sessions.get_mut(&player) else {
+            return;
+        };
+        if session.link.take().is_some() {
+            session.dropped_at = Some(Instant::now());
+            self.game.drop_player(player);
+            self.metrics.players_dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Removes the player for good; closes the room if it was the last.
+    fn remove(&mut self, player: PlayerId) {
+        let Some(session) = self.sessions.remove(&player) else {
+            return;
+        };
+        self.game.leave(player);
+        self.metrics.players.fetch_sub(1, Relaxed);
+        if session.link.is_none() {
+            self.metrics.players_dropped.fetch_sub(1, Relaxed);
+        }
+        if self.lobby.release(self.id, Some(&session.token)) {
+            self.closed = true;
+        }
+    }
+
+    fn run_tick(&mut self, due: Due) {
+        let started = Instant::now();
+        self.metrics.tick_lateness.observe(due.lateness);
+        if due.skipped > 0 {
+            self.metrics
+                .ticks_skipped
+                .fetch_add(u64::from(due.skipped), Relaxed);
+        }
+
+        self.drain_inputs();
+        for step in 0..due.steps {
+            let inputs: &[_] = if step == 0 { &self.scratch.inputs } else { &[] };
+            self.game.step(inputs);
+            self.tick = self.tick.wrapping_add(1);
+        }
+        self.expire_dropped(started);
+        self.fan_out();
+
+        let took = started.elapsed();
+        self.metrics.tick_duration.observe(took);
+        if took > self.settings.tick_period {
+            self.metrics.tick_overruns.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Moves queued inputs of attached players into the step's input list
+    /// and advances their acks.
+    fn drain_inputs(&mut self) {
+        self.scratch.inputs.clear();
+        while let Ok(msg) = self.input_rx.try_recv() {
+            let Some(session) = self.sessions.get_mut(&msg.player) else {
+                continue;
+            };
+            if session.link.as_ref().is_none_or(|l| l.conn != msg.conn) {
+                continue;
+            }
+            session.ack = session.ack.max(msg.input.seq);
+            self.scratch.inputs.push((msg.player, msg.input));
+        }
+    }
+
+    fn expire_dropped(&mut self, now: Instant) {
+        let grace = self.settings.resume_grace;
+        self.scratch.expired.clear();
+        self.scratch.expired.extend(
+            self.sessions
+                .iter()
+                .filter(|(_, s)| s.dropped_at.is_some_and(|t| now.duration_since(t) >= grace))
+                .map(|(&id, _)| id),
+        );
+        for i in 0..self.scratch.expired.len() {
+            let player = self.scratch.expired[i];
+            tracing::debug!(room = self.id, player, "resume grace expired");
+            self.remove(player);
+        }
+    }
+
+    /// Builds every attached player's snapshot and posts it.
+    fn fan_out(&mut self) {
+        let Self {
+            game,
+            sessions,
+            scratch,
+            metrics,
+            settings,
+            tick,
+            ..
+        } = self;
+        let entities = game.entities();
+        scratch.entity_bytes.clear();
+        scratch.entity_offsets.clear();
+        for e in entities {
+            scratch.entity_offsets.push(scratch.entity_bytes.len());
+            protocol::wire::encode_entity(e, &mut scratch.entity_bytes);
+        }
+        scratch.entity_offsets.push(scratch.entity_bytes.len());
+
+        let players = u16::try_from(sessions.len()).unwrap_or(u16::MAX);
+        let mut buf = Vec::with_capacity(scratch.last_tick_bytes + 256);
+        scratch.out.clear();
+        for (&player, session) in sessions.iter() {
+            if session.link.is_none() {
+                continue;
+            }
+            scratch.view.clear();
+            game.view(player, &mut scratch.view);
+            let start = buf.len();
+            protocol::wire::encode_snapshot_header(
+                *tick,
+                session.ack,
+                players,
+                scratch.view.len(),
+                &mut buf,
+            );
+            for &i in &scratch.view {
+                let i = i as usize;
+                buf.extend_from_slice(
+                    &scratch.entity_bytes[scratch.entity_offsets[i]..scratch.entity_offsets[i + 1]],
+                );
+            }
+            scratch.out.push((player, start..buf.len()));
+        }
+        scratch.last_tick_bytes = buf.len();
+
+        let all = Bytes::from(buf);
+        for (player, range) in scratch.out.drain(..) {
+            let Some(link) = sessions.get(&player).and_then(|s| s.link.as_ref()) else {
+                continue;
+            };
+            let skipped = link.mailbox.put(all.slice(range));
+            if skipped > 0 {
+                metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                if skipped >= settings.slow_ticks {
+                    link.mailbox.kick(CloseCode::TooSlow);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        let attached = self.sessions.values().filter(|s| s.link.is_some()).count();
+        let dropped = self.sessions.len() - attached;
+        self.metrics
+            .players
+            .fetch_sub(self.sessions.len() as i64, Relaxed);
+        self.metrics
+            .players_dropped
+            .fetch_sub(dropped as i64, Relaxed);
+        self.game.end();
+        tracing::debug!(
+            room = self.id,
+            players = self.sessions.len(),
+            "room stopped"
+        );
+    }
+}
+
+/// Each room's game seed: the server seed and the room id, mixed
+/// (SplitMix64's finaliser) so neighbouring rooms get unrelated worlds.
+fn room_seed(seed: u64, room: RoomId) -> u64 {
+    let mut z = seed ^ u64::from(room).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A fresh resume token from the operating system's random source.
+fn new_token() -> ResumeToken {
+    let mut bytes = [0u8; 16];
+    // The OS RNG failing is not something a game server can work around:
+    // without unguessable tokens, sessions could be stolen.
+    getrandom::fill(&mut bytes).expect("the OS random number generator is available");
+    ResumeToken(bytes)
+}
+
+/// Compares tokens in time independent of where they differ.
+fn tokens_equal(a: &ResumeToken, b: &ResumeToken) -> bool {
+    a.0.iter().zip(&b.0).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison_and_seeds() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b, "128 random bits do not repeat");
+        assert!(tokens_equal(&a, &a));
+        assert!(!tokens_equal(&a, &b));
+        assert_ne!(room_seed(1, 1), room_seed(1, 2));
+        assert_ne!(room_seed(1, 1), room_seed(2, 1));
+        assert_eq!(room_seed(7, 3), room_seed(7, 3));
+    }
+}

@@ -1,0 +1,202 @@
+//! Helpers shared by the integration tests: start a server in-process on
+//! port 0, connect and join clients, read metrics over real HTTP, and wait
+//! for conditions with a deadline instead of sleeping a fixed time.
+
+use client::{ClientError, Connection, Event};
+use protocol::{ClientMsg, Entity, EntityKind, Input, Snapshot, Welcome};
+use server::Server;
+use server::config::Config;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Upper bound for anything a test waits for; generous because CI machines
+/// are shared and slow, and a passing test never waits this long.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A server running inside the test process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<bool>>,
+}
+
+impl TestServer {
+    /// Starts a server with default options plus `args` (as on the command
+    /// line), listening on 127.0.0.1:0.
+    pub async fn start(args: &[&str]) -> Self {
+        let mut argv = vec!["server", "--listen", "127.0.0.1:0", "--seed", "7"];
+        argv.extend_from_slice(args);
+        let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
+        let server = Server::bind(config).await.expect("bind port 0");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub async fn connect(&self) -> Connection {
+        client::connect(&self.url()).await.expect("connect")
+    }
+
+    /// Connects and joins as a new player.
+    pub async fn join(&self) -> (Connection, Welcome) {
+        let mut conn = self.connect().await;
+        let welcome = conn.hello(None).await.expect("welcome");
+        (conn, welcome)
+    }
+
+    /// GET `path` over a fresh TCP connection; returns (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path).await
+    }
+
+    /// The value of an unlabelled (or exactly labelled) metric line.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} missing from:\n{body}"))
+    }
+
+    /// Waits until metric `name` satisfies `pred`.
+    pub async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let v = self.get("/metrics").await.1;
+            if let Some(v) = metric_value(&v, name) {
+                if pred(v) {
+                    return v;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "metric {name} never satisfied the condition"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the server as SIGTERM would; returns whether it finished
+    /// cleanly within its shutdown timeout.
+    pub async fn stop(mut self) -> bool {
+        let _ = self.stop.take().expect("stopped once").send(());
+        self.task
+            .take()
+            .expect("stopped once")
+            .await
+            .expect("server task")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Finds `name` (with labels, if given) in Prometheus text.
+pub fn metric_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A minimal HTTP/1.1 GET, so tests exercise the real HTTP path.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut tcp = TcpStream::connect(addr).await.expect("connect for GET");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.expect("write GET");
+    let mut raw = Vec::new();
+    tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut raw))
+        .await
+        .expect("GET answered in time")
+        .expect("read GET");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Runs `fut` with the test deadline.
+pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+/// The player's own entity in a snapshot.
+pub fn own(s: &Snapshot, player: u32) -> Option<Entity> {
+    s.entities.iter().copied().find(|e| {
+        e.id == player && matches!(e.kind, EntityKind::Player | EntityKind::DroppedPlayer)
+    })
+}
+
+/// Whether a snapshot shows player `other`.
+pub fn sees(s: &Snapshot, other: u32) -> bool {
+    s.entities
+        .iter()
+        .any(|e| e.id == other && matches!(e.kind, EntityKind::Player | EntityKind::DroppedPlayer))
+}
+
+/// Reads snapshots until one satisfies `pred`.
+pub async fn snapshot_where(
+    conn: &mut Connection,
+    what: &str,
+    pred: impl Fn(&Snapshot) -> bool,
+) -> Snapshot {
+    within(what, async {
+        loop {
+            let s = conn.next_snapshot().await.expect("snapshot");
+            if pred(&s) {
+                return s;
+            }
+        }
+    })
+    .await
+}
+
+/// Sends an input.
+pub async fn input(conn: &mut Connection, seq: u32, dx: i8, dy: i8) {
+    conn.send(&ClientMsg::Input(Input { seq, dx, dy }))
+        .await
+        .expect("send input");
+}
+
+/// Reads until the server closes; returns the close code. Messages before
+/// the close are skipped.
+pub async fn close_code(conn: &mut Connection) -> u16 {
+    within("close frame", async {
+        loop {
+            match conn.recv().await {
+                Ok(Event::Closed { code, .. }) => return code,
+                Ok(Event::Msg(_)) => {}
+                Err(ClientError::Closed { code, .. }) => return code,
+                Err(e) => panic!("connection failed before a close frame: {e}"),
+            }
+        }
+    })
+    .await
+}
