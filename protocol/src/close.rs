@@ -9,7 +9,8 @@ pub enum CloseCode {
     /// The session ended on purpose. A client that closes with 1000 leaves
     /// the game: its player is removed at once instead of waiting to resume.
     Normal = 1000,
-    /// The server is shutting down (or the client navigates away).
+    /// Sent by the server when it shuts down; sent by browsers when a page
+    /// is left. Either way the session is kept for the grace period.
     GoingAway = 1001,
     /// A WebSocket protocol violation, or a message out of order (anything
     /// before `Hello`, a second `Hello`).

@@ -10,14 +10,15 @@ use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Largest client message the server accepts, in bytes. The largest valid
-/// one (`Hello` with a token) is 21 bytes; the slack is for future fields,
+/// Largest client message the server accepts, in bytes. The largest useful
+/// one (`Hello` with a token) is 19 bytes; the slack is for future fields,
 /// not for payloads.
 pub const MAX_CLIENT_MSG_BYTES: usize = 256;
 
-/// Largest server message a client accepts, in bytes. A snapshot entity costs
-/// at most 17 bytes, so this allows over 60,000 visible entities; a bigger
-/// message means a broken or hostile server.
+/// Largest server message a client accepts, in bytes; a bigger message
+/// means a broken or hostile server. bincode applies the limit to what it
+/// decodes into memory (16 bytes per snapshot entity), so a snapshot may
+/// hold at most 65,535 entities, far beyond any view.
 pub const MAX_SERVER_MSG_BYTES: usize = 1 << 20;
 
 type Limited<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
@@ -243,11 +244,11 @@ mod tests {
             decode_server(&bomb),
             Err(DecodeError::Malformed(_))
         ));
-        // The same claim inside a client message.
-        let mut bomb = vec![0, 1, 1];
-        bomb.extend_from_slice(&[253]);
-        bomb.extend_from_slice(&(1u64 << 56).to_le_bytes());
-        assert!(decode_client(&bomb).is_err());
+        // A truncated token: a Hello that announces a token and stops short.
+        let mut short = vec![0, 1, 1];
+        short.extend_from_slice(&[253]);
+        short.extend_from_slice(&(1u64 << 56).to_le_bytes());
+        assert!(decode_client(&short).is_err());
     }
 
     #[test]

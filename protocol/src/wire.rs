@@ -13,7 +13,8 @@ use crate::msg::{Entity, EntityKind};
 const SNAPSHOT_VARIANT: u64 = 1;
 
 /// Largest encoding of one [`Entity`]: id (5) + kind (1) + x (3) + y (3) +
-/// score (5). With ids below 65,536 and scores below 251 it is 11 bytes.
+/// score (5). With ids below 65,536 and scores below 251 it is at most 11
+/// bytes (exactly 11 when id, x and y are all 251 or more).
 pub const MAX_ENTITY_BYTES: usize = 17;
 
 /// Largest encoding of a snapshot header: variant (1) + tick (5) + ack (5) +
@@ -155,5 +156,27 @@ mod tests {
         out.clear();
         encode_snapshot_header(u32::MAX, u32::MAX, u16::MAX, usize::MAX, &mut out);
         assert_eq!(out.len(), MAX_SNAPSHOT_HEADER_BYTES);
+    }
+
+    #[test]
+    fn a_typical_snapshot_of_twenty_entities_is_229_bytes() {
+        // A room a few minutes old (tick and ack past 250), 100 players,
+        // ids, x and y past 250, small scores: the common case.
+        let entities = (0..20)
+            .map(|i| Entity {
+                id: 300 + i,
+                kind: EntityKind::Player,
+                x: 1000 + i as u16,
+                y: 700,
+                score: 12,
+            })
+            .collect::<Vec<_>>();
+        let s = Snapshot {
+            tick: 5_400,
+            ack: 3_600,
+            players: 100,
+            entities,
+        };
+        assert_eq!(by_hand(&s).len(), 9 + 20 * 11);
     }
 }

@@ -62,10 +62,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         let server = Server::bind(config.clone()).await?;
         tracing::info!(
-            addr = %server.local_addr(),
             tick_hz = config.tick_hz,
             room_capacity = config.room_capacity,
-            "game server ready: open http://{}/",
+            "game server starting: open http://{}/ to play",
             server.local_addr()
         );
         server.run(shutdown_signal()).await;

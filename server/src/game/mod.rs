@@ -21,6 +21,11 @@ pub type PlayerId = u32;
 
 /// The rules of one room's world. Only the room task calls these methods,
 /// so an implementation needs no locking.
+///
+/// Calls that name a player the world does not hold (or, for `join`, one it
+/// already holds, or `reconnect` on a player that is not dropped) must do
+/// nothing: the room may race a leave against a late message. The room owns
+/// the tick counter; a game needs none unless its rules do.
 pub trait Game: Send + 'static {
     /// A new player enters the world.
     fn join(&mut self, player: PlayerId);
@@ -40,13 +45,15 @@ pub trait Game: Send + 'static {
     /// that are not in the world, or are dropped, must be ignored.
     fn step(&mut self, inputs: &[(PlayerId, Input)]);
 
-    /// Every entity of the world as of the last step, in wire form. The room
-    /// encodes each of them once per tick and shares the bytes among all
-    /// the views that contain it.
+    /// Every entity of the world as of the last call that changed it (a step,
+    /// join, leave, drop or reconnect), in wire form. The room encodes each
+    /// of them once per tick and shares the bytes among all the views that
+    /// contain it.
     fn entities(&self) -> &[Entity];
 
     /// Appends to `out` the indices into [`Game::entities`] of what `player`
-    /// sees, its own entity included. Must cost about the size of the view,
+    /// sees, its own entity included. The indices are valid until the next
+    /// call that changes the world. Must cost about the size of the view,
     /// not the size of the world.
     fn view(&self, player: PlayerId, out: &mut Vec<u32>);
 

@@ -17,19 +17,19 @@
 //! the room never waits for a socket.
 
 pub mod clock;
+pub mod fanout;
 pub mod lobby;
 pub mod mailbox;
 
 use crate::game::{Game, GameFactory, PlayerId};
 use crate::metrics::Metrics;
 use crate::shutdown::{DoneGuard, Shutdown};
-use bytes::Bytes;
 use clock::{Due, TickClock};
+use fanout::SnapshotBuilder;
 use lobby::{Lobby, Reservation};
 use mailbox::Mailbox;
 use protocol::{CloseCode, Input, ResumeToken, Welcome};
 use std::collections::HashMap;
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -208,21 +208,12 @@ pub(crate) struct Room {
     tick: u32,
     /// Set when the room emptied and the lobby closed it.
     closed: bool,
-    /// Scratch buffers reused every tick so that steady state allocates one
-    /// snapshot buffer per tick and nothing else.
-    scratch: Scratch,
-}
-
-#[derive(Default)]
-struct Scratch {
+    /// Builds each tick's snapshots, reusing its buffers.
+    builder: SnapshotBuilder,
+    /// Inputs of the tick being run (reused).
     inputs: Vec<(PlayerId, Input)>,
-    entity_bytes: Vec<u8>,
-    entity_offsets: Vec<usize>,
-    view: Vec<u32>,
-    out: Vec<(PlayerId, Range<usize>)>,
+    /// Players whose grace period ended this tick (reused).
     expired: Vec<PlayerId>,
-    /// Size of the previous tick's snapshot buffer, to size the next one.
-    last_tick_bytes: usize,
 }
 
 impl Room {
@@ -246,7 +237,9 @@ impl Room {
             input_rx,
             tick: 0,
             closed: false,
-            scratch: Scratch::default(),
+            builder: SnapshotBuilder::default(),
+            inputs: Vec::new(),
+            expired: Vec::new(),
         }
     }
 
@@ -416,7 +409,7 @@ impl Room {
 
         self.drain_inputs();
         for step in 0..due.steps {
-            let inputs: &[_] = if step == 0 { &self.scratch.inputs } else { &[] };
+            let inputs: &[_] = if step == 0 { &self.inputs } else { &[] };
             self.game.step(inputs);
             self.tick = self.tick.wrapping_add(1);
         }
@@ -433,7 +426,7 @@ impl Room {
     /// Moves queued inputs of attached players into the step's input list
     /// and advances their acks.
     fn drain_inputs(&mut self) {
-        self.scratch.inputs.clear();
+        self.inputs.clear();
         while let Ok(msg) = self.input_rx.try_recv() {
             let Some(session) = self.sessions.get_mut(&msg.player) else {
                 continue;
@@ -442,21 +435,21 @@ impl Room {
                 continue;
             }
             session.ack = session.ack.max(msg.input.seq);
-            self.scratch.inputs.push((msg.player, msg.input));
+            self.inputs.push((msg.player, msg.input));
         }
     }
 
     fn expire_dropped(&mut self, now: Instant) {
         let grace = self.settings.resume_grace;
-        self.scratch.expired.clear();
-        self.scratch.expired.extend(
+        self.expired.clear();
+        self.expired.extend(
             self.sessions
                 .iter()
                 .filter(|(_, s)| s.dropped_at.is_some_and(|t| now.duration_since(t) >= grace))
                 .map(|(&id, _)| id),
         );
-        for i in 0..self.scratch.expired.len() {
-            let player = self.scratch.expired[i];
+        for i in 0..self.expired.len() {
+            let player = self.expired[i];
             tracing::debug!(room = self.id, player, "resume grace expired");
             self.remove(player);
         }
@@ -464,60 +457,21 @@ impl Room {
 
     /// Builds every attached player's snapshot and posts it.
     fn fan_out(&mut self) {
-        let Self {
-            game,
-            sessions,
-            scratch,
-            metrics,
-            settings,
-            tick,
-            ..
-        } = self;
-        let entities = game.entities();
-        scratch.entity_bytes.clear();
-        scratch.entity_offsets.clear();
-        for e in entities {
-            scratch.entity_offsets.push(scratch.entity_bytes.len());
-            protocol::wire::encode_entity(e, &mut scratch.entity_bytes);
-        }
-        scratch.entity_offsets.push(scratch.entity_bytes.len());
-
-        let players = u16::try_from(sessions.len()).unwrap_or(u16::MAX);
-        let mut buf = Vec::with_capacity(scratch.last_tick_bytes + 256);
-        scratch.out.clear();
-        for (&player, session) in sessions.iter() {
-            if session.link.is_none() {
-                continue;
-            }
-            scratch.view.clear();
-            game.view(player, &mut scratch.view);
-            let start = buf.len();
-            protocol::wire::encode_snapshot_header(
-                *tick,
-                session.ack,
-                players,
-                scratch.view.len(),
-                &mut buf,
-            );
-            for &i in &scratch.view {
-                let i = i as usize;
-                buf.extend_from_slice(
-                    &scratch.entity_bytes[scratch.entity_offsets[i]..scratch.entity_offsets[i + 1]],
-                );
-            }
-            scratch.out.push((player, start..buf.len()));
-        }
-        scratch.last_tick_bytes = buf.len();
-
-        let all = Bytes::from(buf);
-        for (player, range) in scratch.out.drain(..) {
-            let Some(link) = sessions.get(&player).and_then(|s| s.link.as_ref()) else {
+        let players = u16::try_from(self.sessions.len()).unwrap_or(u16::MAX);
+        let viewers = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.link.is_some())
+            .map(|(&id, s)| (id, s.ack));
+        let snapshots = self.builder.build(&*self.game, self.tick, players, viewers);
+        for (player, snapshot) in snapshots.iter() {
+            let Some(link) = self.sessions.get(&player).and_then(|s| s.link.as_ref()) else {
                 continue;
             };
-            let skipped = link.mailbox.put(all.slice(range));
+            let skipped = link.mailbox.put(snapshot);
             if skipped > 0 {
-                metrics.snapshots_skipped.fetch_add(1, Relaxed);
-                if skipped >= settings.slow_ticks {
+                self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
+                if skipped >= self.settings.slow_ticks {
                     link.mailbox.kick(CloseCode::TooSlow);
                 }
             }
