@@ -176,6 +176,7 @@ impl Connection {
         Self {
             reader: Reader {
                 ws: read,
+                bytes_received: 0,
                 write: write.clone(),
             },
             writer: Writer {
@@ -201,8 +202,8 @@ impl Connection {
         }
     }
 
-    /// Sends one message.
-    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+    /// Sends one message; returns its payload size in bytes.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<usize, ClientError> {
         self.writer.send(msg).await
     }
 
@@ -243,6 +244,9 @@ impl Connection {
 pub struct Reader {
     /// The fastwebsockets read half.
     ws: WsRead,
+    /// Payload bytes of data frames received since the last
+    /// [`Reader::take_bytes_received`].
+    bytes_received: u64,
     /// The write half, shared with [`Writer`], for pongs and the close echo.
     write: Arc<Mutex<WsWrite>>,
 }
@@ -269,6 +273,7 @@ impl Reader {
             let frame = self.ws.read_frame(&mut obligated).await?;
             match frame.opcode {
                 OpCode::Binary => {
+                    self.bytes_received += frame.payload.len() as u64;
                     return Ok(Event::Msg(protocol::decode_server(&frame.payload)?));
                 }
                 OpCode::Close => {
@@ -284,6 +289,13 @@ impl Reader {
                 OpCode::Ping | OpCode::Pong => {}
             }
         }
+    }
+}
+
+impl Reader {
+    /// Payload bytes of data messages received since the last call.
+    pub fn take_bytes_received(&mut self) -> u64 {
+        std::mem::take(&mut self.bytes_received)
     }
 }
 
@@ -305,14 +317,14 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Encodes and sends one message.
-    pub async fn send(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+    /// Encodes and sends one message; returns its payload size in bytes.
+    pub async fn send(&mut self, msg: &ClientMsg) -> Result<usize, ClientError> {
         self.buf.clear();
-        protocol::encode_client(msg, &mut self.buf);
+        let len = protocol::encode_client(msg, &mut self.buf);
         let mut ws = self.ws.lock().await;
         ws.write_frame(Frame::binary(Payload::BorrowedMut(&mut self.buf)))
             .await?;
-        Ok(())
+        Ok(len)
     }
 
     /// Sends an arbitrary frame.

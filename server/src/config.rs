@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long, env = "GAME_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub shutdown_timeout: Duration,
 
+    /// Runtime worker threads; by default one per CPU core. Fan-out is
+    /// spread over them, so more threads than cores buys nothing.
+    #[arg(long, env = "GAME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
     /// Log format.
     #[arg(long, env = "GAME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,

@@ -56,9 +56,12 @@ fn main() -> anyhow::Result<()> {
         Ok(limit) => tracing::info!(limit, "open-file limit"),
         Err(e) => tracing::warn!(cause = %e, "could not raise the open-file limit"),
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = config.threads {
+        runtime.worker_threads(usize::from(n));
+    }
+    let runtime = runtime.build()?;
     runtime.block_on(async {
         let server = Server::bind(config.clone()).await?;
         tracing::info!(

@@ -1,0 +1,378 @@
+//! loadgen against a real server (in-process, 127.0.0.1 port 0): counts add
+//! up, verdicts pass and fail as they should, chaos drops resume the same
+//! players, a server restart is recovered, and merged reports equal one
+//! histogram of both runs. Runs are kept to a few seconds.
+
+use loadgen::report::Report;
+use loadgen::{RunConfig, run};
+use server::Server;
+use server::config::Config;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<bool>,
+}
+
+impl TestServer {
+    async fn start_on(listen: &str) -> Self {
+        let config =
+            <Config as clap::Parser>::try_parse_from(["server", "--listen", listen, "--seed", "3"])
+                .unwrap();
+        let server = Server::bind(config).await.expect("bind");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn start() -> Self {
+        Self::start_on("127.0.0.1:0").await
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        assert!(self.task.await.unwrap(), "server stopped cleanly");
+    }
+}
+
+fn config(url: String, clients: usize, secs: f64) -> RunConfig {
+    RunConfig {
+        ramp_up: Duration::from_millis(500),
+        duration: Duration::from_secs_f64(secs),
+        backoff_base: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(800),
+        ..RunConfig::new(url, clients)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_run_produces_counts_that_add_up() {
+    let server = TestServer::start().await;
+    let r = run(config(server.url(), 200, 3.0)).await.unwrap();
+    let c = &r.counters;
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    assert_eq!(
+        (c.connects, r.connected_peak, r.connected_at_end),
+        (200, 200, 200)
+    );
+    assert_eq!(
+        c.inputs_sent,
+        c.inputs_acked + c.inputs_lost + c.inputs_in_flight_at_end
+    );
+    assert_eq!(c.inputs_lost, 0, "no drops, so no lost inputs");
+    assert_eq!(r.latency["input_ack"].count, c.inputs_acked);
+    assert_eq!(r.latency["connect"].count, 200);
+    // 200 players for ~3 s at 30 Hz; allow for the ramp and a busy machine.
+    assert!(c.snapshots > 200 * 30, "snapshots {}", c.snapshots);
+    assert_eq!(
+        r.latency["snapshot_jitter"].count,
+        c.snapshots - 200,
+        "one gap per snapshot after the first"
+    );
+    // 20 inputs/s each: roughly 60 per player.
+    assert!(c.inputs_sent > 200 * 40, "inputs {}", c.inputs_sent);
+    assert!(
+        c.pongs <= c.pings && c.pongs + 200 >= c.pings,
+        "pings {} pongs {}",
+        c.pings,
+        c.pongs
+    );
+    assert_eq!(c.msgs_out, c.inputs_sent + c.pings);
+    assert_eq!(c.msgs_in, c.snapshots + c.pongs);
+    assert!(
+        c.bytes_in > c.snapshots * 5,
+        "every snapshot is at least 5 bytes"
+    );
+    assert!(r.loadgen.cpu_s > 0.0);
+    assert!(r.server.is_some(), "the server's /metrics was scraped");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_drops_lead_to_resumes_of_the_same_players() {
+    let server = TestServer::start().await;
+    let mut cfg = config(server.url(), 100, 4.0);
+    cfg.chaos_drop_rate = 0.2;
+    let r = run(cfg).await.unwrap();
+    let c = &r.counters;
+    assert!(c.drops >= 40, "about 20 drops a second, got {}", c.drops);
+    // Every reconnect resumed the same player with its score; a wrong
+    // player id or a lost score would be an error.
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    assert_eq!(
+        (c.resumes_failed, c.resumes_lost_state, c.rejoins),
+        (0, 0, 0)
+    );
+    assert_eq!(r.latency["reconnect"].count, c.resumes_ok);
+    // Drops in the last moments may still be waiting out their back-off.
+    assert!(
+        c.resumes_ok + 40 >= c.drops && c.resumes_ok <= c.drops,
+        "drops {} resumes {}",
+        c.drops,
+        c.resumes_ok
+    );
+    assert_eq!(c.connects, 100 + c.resumes_ok);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_run_is_recovered() {
+    let server = TestServer::start().await;
+    let addr = server.addr;
+    let url = server.url();
+    let restart = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        server.stop().await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        TestServer::start_on(&addr.to_string()).await
+    });
+    let r = run(config(url, 100, 6.0)).await.unwrap();
+    let c = &r.counters;
+    assert_eq!(c.server_restarts_seen, 100, "every client saw the 1001");
+    assert!(
+        c.reconnect_failures > 0,
+        "attempts while the server was down failed"
+    );
+    // The restarted server has no sessions to resume (it keeps none across
+    // restarts yet), so every client comes back as a new player.
+    assert_eq!((c.resumes_failed, c.rejoins), (100, 100));
+    assert_eq!(r.connected_at_end, 100, "all clients are back");
+    assert_eq!(r.outages.len(), 1, "{:?}", r.outages);
+    let back = r.outages[0]
+        .all_back_after_s
+        .expect("recovered before the end");
+    assert!(back > 0.5 && back < 5.0, "back after {back} s");
+    assert_eq!(
+        r.error_count, 0,
+        "a restart is not an error: {:?}",
+        r.errors
+    );
+    restart.await.unwrap().stop().await;
+}
+
+fn loadgen(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .env("CI", "true")
+        .output()
+        .expect("run loadgen")
+}
+
+async fn loadgen_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        loadgen(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadgen-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn read_report(path: &Path) -> Report {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn short_run(url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--url",
+        url,
+        "--clients",
+        "50",
+        "--ramp-up",
+        "200ms",
+        "--duration",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assertions_and_baselines_set_the_exit_code() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let report = temp("pass.json");
+    let pass = loadgen_async(short_run(
+        &url,
+        &[
+            "--assert",
+            "errors==0",
+            "--assert",
+            "input_ack.p99 <= 10s",
+            "--assert",
+            "ack_ratio>=99%",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    let out = String::from_utf8_lossy(&pass.stdout);
+    assert_eq!(pass.status.code(), Some(0), "{out}");
+    assert!(out.contains("input_ack") && !out.contains("FAIL"), "{out}");
+
+    let fail = loadgen_async(short_run(
+        &url,
+        &["--assert", "input_ack.p50<1us", "--assert", "errors==0"],
+    ))
+    .await;
+    let out = String::from_utf8_lossy(&fail.stdout);
+    assert_eq!(fail.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL input_ack.p50<1us"), "{out}");
+    assert_eq!(
+        out.matches("FAIL").count(),
+        1,
+        "only the impossible check failed: {out}"
+    );
+
+    let unknown = loadgen_async(short_run(&url, &["--assert", "no_such_metric<1"])).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stdout).contains("no metric named"));
+
+    // A baseline that was ten times faster and error-free trips the gate.
+    let mut base = read_report(&report);
+    for l in base.latency.values_mut() {
+        (l.p50, l.p90, l.p99) = (l.p50 / 10, l.p90 / 10, l.p99 / 10);
+    }
+    base.throughput.msgs_in_per_s *= 10.0;
+    let base_path = temp("fast-baseline.json");
+    std::fs::write(&base_path, serde_json::to_string(&base).unwrap()).unwrap();
+    let regressed = loadgen_async(short_run(
+        &url,
+        &[
+            "--baseline",
+            base_path.to_str().unwrap(),
+            "--max-regression",
+            "15%",
+        ],
+    ))
+    .await;
+    let out = String::from_utf8_lossy(&regressed.stdout);
+    assert_eq!(regressed.status.code(), Some(1), "{out}");
+    assert!(out.contains("REGRESSION latency.input_ack.p50"), "{out}");
+    assert!(out.contains("REGRESSION throughput.msgs_in_per_s"), "{out}");
+
+    // Against itself, the same load passes.
+    let same = loadgen_async(short_run(
+        &url,
+        &[
+            "--baseline",
+            report.to_str().unwrap(),
+            "--max-regression",
+            "50%",
+        ],
+    ))
+    .await;
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_of_two_reports_equals_one_histogram_of_both() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let (a, b, m) = (temp("a.json"), temp("b.json"), temp("merged.json"));
+    let hdr_dir = temp("hdr");
+    let svg = temp("plot.svg");
+    let (ra, rb) = tokio::join!(
+        loadgen_async(short_run(
+            &url,
+            &[
+                "--report",
+                a.to_str().unwrap(),
+                "--seed",
+                "1",
+                "--hdr-log",
+                hdr_dir.to_str().unwrap()
+            ]
+        )),
+        loadgen_async(short_run(
+            &url,
+            &[
+                "--report",
+                b.to_str().unwrap(),
+                "--seed",
+                "2",
+                "--plot",
+                svg.to_str().unwrap()
+            ]
+        )),
+    );
+    assert_eq!(ra.status.code(), Some(0));
+    assert_eq!(rb.status.code(), Some(0));
+    assert!(
+        std::fs::read_to_string(hdr_dir.join("input_ack.hlog"))
+            .unwrap()
+            .contains("HISTF")
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<polyline"));
+    let merged = loadgen_async(vec![
+        "merge".into(),
+        a.to_str().unwrap().into(),
+        b.to_str().unwrap().into(),
+        "-o".into(),
+        m.to_str().unwrap().into(),
+        "--assert".into(),
+        "clients==100".into(),
+    ])
+    .await;
+    assert_eq!(
+        merged.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&merged.stdout)
+    );
+    let (ra, rb, rm) = (read_report(&a), read_report(&b), read_report(&m));
+    assert_eq!(
+        rm.counters.inputs_sent,
+        ra.counters.inputs_sent + rb.counters.inputs_sent
+    );
+    assert_eq!(rm.runs_merged, 2);
+    for name in ["input_ack", "ping_rtt", "snapshot_jitter", "connect"] {
+        let mut both = ra.latency[name].histogram().unwrap();
+        both.add(rb.latency[name].histogram().unwrap()).unwrap();
+        let merged = rm.latency[name].histogram().unwrap();
+        assert_eq!(
+            merged, both,
+            "{name}: merged histogram equals the sum of both"
+        );
+        assert_eq!(rm.latency[name].p99, both.value_at_quantile(0.99), "{name}");
+    }
+    server.stop().await;
+}
+
+#[test]
+fn a_client_count_over_the_open_file_limit_fails_at_once() {
+    let out = loadgen(&["--clients", "100000000", "--duration", "1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("open files") && err.contains("limit"), "{err}");
+}
