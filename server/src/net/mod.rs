@@ -147,12 +147,13 @@ async fn route(
             "text/plain; version=0.0.4; charset=utf-8",
             shared.metrics.render(),
         ),
-        "/" | "/index.html" => text(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            Bytes::from_static(crate::web::INDEX_HTML.as_bytes()),
-        ),
-        _ => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+        // The page and its modules, embedded in the binary.
+        path => match crate::web::asset(path) {
+            Some((content_type, body)) => {
+                text(StatusCode::OK, content_type, Bytes::from_static(body))
+            }
+            None => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+        },
     };
     Ok(response)
 }
