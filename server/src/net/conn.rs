@@ -24,23 +24,28 @@ use crate::metrics::{CloseInitiator, DropReason};
 use crate::room::mailbox::{Delivery, Mailbox};
 use crate::room::{self, ConnId, ConnLink, RoomHandle, RoomInput};
 use bytes::{Bytes, BytesMut};
-use fastwebsockets::{
-    Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
-};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
 use protocol::{ClientMsg, CloseCode, DecodeError, Hello, Pong, Retry, ServerMsg};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
-type Io = TokioIo<Upgraded>;
-type WsRead = WebSocketRead<ReadHalf<Io>>;
-type WsWrite = WebSocketWrite<WriteHalf<Io>>;
+/// What a connection reads from: a plain TCP read half on the fast path,
+/// or any stream hyper hands over (TLS, in the future).
+pub(crate) trait ReadIo: AsyncRead + Unpin + Send {}
+impl<T: AsyncRead + Unpin + Send> ReadIo for T {}
+
+/// What a connection writes to.
+pub(crate) trait WriteIo: AsyncWrite + Unpin + Send {}
+impl<T: AsyncWrite + Unpin + Send> WriteIo for T {}
+
+type WsRead<R> = WebSocketRead<R>;
+type WsWrite<W> = WebSocketWrite<W>;
 
 /// Largest single frame read into memory. Frames up to this size are read
 /// whole, so that a message over `--max-message-size` is answered with a
@@ -86,6 +91,57 @@ enum ToWriter {
     Violation(CloseCode, Cow<'static, str>),
     /// The reader has stopped: a close frame arrived, or the stream ended.
     Ended(Ending),
+}
+
+/// The reader's requests to the writer. Both run in one task, so the lock
+/// is never contended; the flag lets the writer skip the lock on the many
+/// wake-ups (one per snapshot) that bring no request.
+struct Outbox<'a> {
+    /// Set when `queue` may hold something.
+    pending: AtomicBool,
+    /// Requests in arrival order.
+    queue: Mutex<VecDeque<ToWriter>>,
+    /// Wakes the writer (it waits on the mailbox's notification).
+    mailbox: &'a Mailbox,
+}
+
+impl<'a> Outbox<'a> {
+    fn new(mailbox: &'a Mailbox) -> Self {
+        Self {
+            pending: AtomicBool::new(false),
+            queue: Mutex::new(VecDeque::new()),
+            mailbox,
+        }
+    }
+
+    /// Queues a request. Pongs beyond [`WRITER_QUEUE`] are dropped (a client
+    /// that pings faster than it reads hurts only itself); ends and
+    /// violations are always kept (there is at most one of each).
+    fn push(&self, msg: ToWriter) -> bool {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let droppable = matches!(msg, ToWriter::Pong(_) | ToWriter::WsPong(_));
+        if droppable && q.len() >= WRITER_QUEUE {
+            return false;
+        }
+        q.push_back(msg);
+        drop(q);
+        self.pending.store(true, Relaxed);
+        self.mailbox.wake();
+        true
+    }
+
+    /// Takes the oldest request, if any.
+    fn pop(&self) -> Option<ToWriter> {
+        if !self.pending.load(Relaxed) {
+            return None;
+        }
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let msg = q.pop_front();
+        if q.is_empty() {
+            self.pending.store(false, Relaxed);
+        }
+        msg
+    }
 }
 
 /// What a frame meant, once control frames and fragments are handled.
@@ -257,13 +313,17 @@ fn clip_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
-/// Serves one upgraded connection. `refuse` closes it at once with that
-/// code (used when the server is full).
-pub(crate) async fn serve(ws: WebSocket<Io>, shared: Arc<Shared>, refuse: Option<CloseCode>) {
+/// Serves one upgraded connection, given its two halves. `refuse` closes it
+/// at once with that code (used when the server is full).
+pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
+    mut rd: WsRead<R>,
+    mut wr: WsWrite<W>,
+    shared: Arc<Shared>,
+    refuse: Option<CloseCode>,
+) {
     let conn = shared.next_conn.fetch_add(1, Relaxed);
     let span = tracing::info_span!("conn", conn);
     async move {
-        let (mut rd, mut wr) = ws.split(tokio::io::split);
         rd.set_auto_close(false);
         rd.set_auto_pong(false);
         rd.set_max_message_size(HARD_FRAME_LIMIT);
@@ -287,7 +347,7 @@ pub(crate) async fn serve(ws: WebSocket<Io>, shared: Arc<Shared>, refuse: Option
 
 /// Reads until the client's close frame or the deadline (handshake phase
 /// only; during a session the reader future does this).
-async fn wait_for_close(rd: &mut WsRead, deadline: Instant) {
+async fn wait_for_close<R: ReadIo>(rd: &mut WsRead<R>, deadline: Instant) {
     let wait = async {
         loop {
             match rd.read_frame(&mut no_obligated_send).await {
@@ -309,7 +369,11 @@ struct Conn {
 impl Conn {
     /// Handshake, then the session. Returns how it ended, with every close
     /// frame written.
-    async fn run(&mut self, rd: &mut WsRead, wr: &mut WsWrite) -> Ending {
+    async fn run<R: ReadIo, W: WriteIo>(
+        &mut self,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
+    ) -> Ending {
         match self.handshake_and_session(rd, wr).await {
             Ok(ending) => ending,
             Err(Ending::Close(code, reason)) => self.refuse(rd, wr, code, reason).await,
@@ -319,10 +383,10 @@ impl Conn {
 
     /// Closes a connection that has no session (a refusal or a failed
     /// handshake) and waits, bounded, for the client's answer.
-    async fn refuse(
+    async fn refuse<R: ReadIo, W: WriteIo>(
         &self,
-        rd: &mut WsRead,
-        wr: &mut WsWrite,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
         code: CloseCode,
         reason: Cow<'static, str>,
     ) -> Ending {
@@ -333,10 +397,10 @@ impl Conn {
 
     /// Returns `Err` with the ending for failures before the session starts
     /// (their close frame is still to be written), `Ok` once a session ran.
-    async fn handshake_and_session(
+    async fn handshake_and_session<R: ReadIo, W: WriteIo>(
         &mut self,
-        rd: &mut WsRead,
-        wr: &mut WsWrite,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
     ) -> Result<Ending, Ending> {
         let deadline = Instant::now() + self.shared.config.handshake_timeout;
         let hello = match tokio::time::timeout_at(deadline.into(), self.read_hello(rd, wr)).await {
@@ -415,7 +479,11 @@ impl Conn {
     }
 
     /// Reads frames until a complete `Hello`, answering pings meanwhile.
-    async fn read_hello(&mut self, rd: &mut WsRead, wr: &mut WsWrite) -> Result<Hello, Ending> {
+    async fn read_hello<R: ReadIo, W: WriteIo>(
+        &mut self,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
+    ) -> Result<Hello, Ending> {
         loop {
             let frame = rd
                 .read_frame(&mut no_obligated_send)
@@ -459,17 +527,17 @@ impl Conn {
     }
 
     /// Runs the reader and writer futures until the writer is done.
-    async fn session(
+    async fn session<R: ReadIo, W: WriteIo>(
         &mut self,
-        rd: &mut WsRead,
-        wr: &mut WsWrite,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
         mailbox: &Mailbox,
         room: &RoomHandle,
         player: PlayerId,
     ) -> Ending {
         let start = Instant::now();
         let last_rx = AtomicU64::new(0);
-        let (tx, mut rx) = mpsc::channel(WRITER_QUEUE);
+        let outbox = Outbox::new(mailbox);
         let reader = Reader {
             shared: &self.shared,
             assembler: &mut self.assembler,
@@ -478,7 +546,7 @@ impl Conn {
             conn: self.id,
             start,
             last_rx: &last_rx,
-            tx,
+            outbox: &outbox,
         };
         let writer = Writer {
             shared: &self.shared,
@@ -491,11 +559,15 @@ impl Conn {
             // The reader never finishes on its own: it parks after reporting
             // its end to the writer, which decides when the session is over.
             never = reader.run(rd) => match never {},
-            ending = writer.run(&mut rx) => ending,
+            ending = writer.run(&outbox) => ending,
         }
     }
 
-    async fn write_data(&self, wr: &mut WsWrite, bytes: &[u8]) -> Result<(), WebSocketError> {
+    async fn write_data<W: WriteIo>(
+        &self,
+        wr: &mut WsWrite<W>,
+        bytes: &[u8],
+    ) -> Result<(), WebSocketError> {
         wr.write_frame(Frame::binary(Payload::Borrowed(bytes)))
             .await?;
         wr.flush().await?;
@@ -525,7 +597,7 @@ impl Conn {
 }
 
 /// Writes a close frame, bounded in time; never a second one.
-async fn send_close(wr: &mut WsWrite, code: u16, reason: &str) {
+async fn send_close<W: WriteIo>(wr: &mut WsWrite<W>, code: u16, reason: &str) {
     if wr.is_closed() {
         return;
     }
@@ -559,18 +631,18 @@ struct Reader<'a> {
     start: Instant,
     /// Milliseconds after `start` at which the last frame arrived.
     last_rx: &'a AtomicU64,
-    tx: mpsc::Sender<ToWriter>,
+    outbox: &'a Outbox<'a>,
 }
 
 impl Reader<'_> {
-    async fn run(mut self, rd: &mut WsRead) -> std::convert::Infallible {
+    async fn run<R: ReadIo>(mut self, rd: &mut WsRead<R>) -> std::convert::Infallible {
         let ending = self.read_until_end(rd).await;
         // The writer may already be gone if it ended the session first.
-        let _ = self.tx.send(ToWriter::Ended(ending)).await;
+        self.outbox.push(ToWriter::Ended(ending));
         std::future::pending().await
     }
 
-    async fn read_until_end(&mut self, rd: &mut WsRead) -> Ending {
+    async fn read_until_end<R: ReadIo>(&mut self, rd: &mut WsRead<R>) -> Ending {
         let now = Instant::now();
         let mut inputs = RateLimiter::new(self.shared.config.max_inputs_per_sec, now);
         let mut pings = RateLimiter::new(PINGS_PER_SEC, now);
@@ -596,13 +668,13 @@ impl Reader<'_> {
                         return Ending::Gone;
                     }
                     draining = true;
-                    let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+                    self.outbox.push(ToWriter::Violation(code, reason));
                     continue;
                 }
                 Err((code, reason)) => {
                     if !draining {
                         draining = true;
-                        let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+                        self.outbox.push(ToWriter::Violation(code, reason));
                     }
                     continue;
                 }
@@ -610,14 +682,14 @@ impl Reader<'_> {
             let violation = match incoming {
                 Incoming::Message(bytes) => self.message(&bytes, now, &mut inputs, &mut pings),
                 Incoming::Ping(payload) => {
-                    let _ = self.tx.try_send(ToWriter::WsPong(payload));
+                    self.outbox.push(ToWriter::WsPong(payload));
                     None
                 }
                 Incoming::Nothing | Incoming::Close(_) => None,
             };
             if let Some((code, reason)) = violation {
                 draining = true;
-                let _ = self.tx.send(ToWriter::Violation(code, reason)).await;
+                self.outbox.push(ToWriter::Violation(code, reason));
             }
         }
     }
@@ -660,7 +732,9 @@ impl Reader<'_> {
             Ok(ClientMsg::Ping(ping)) => {
                 match pings.check(now) {
                     Verdict::Accept => {
-                        let _ = self.tx.try_send(ToWriter::Pong(ping.t));
+                        if !self.outbox.push(ToWriter::Pong(ping.t)) {
+                            metrics.pings_dropped.fetch_add(1, Relaxed);
+                        }
                     }
                     Verdict::Drop => {
                         metrics.pings_dropped.fetch_add(1, Relaxed);
@@ -674,29 +748,64 @@ impl Reader<'_> {
 }
 
 /// The writing side of a session.
-struct Writer<'a> {
+struct Writer<'a, W> {
     shared: &'a Shared,
-    wr: &'a mut WsWrite,
+    wr: &'a mut WsWrite<W>,
     mailbox: &'a Mailbox,
     start: Instant,
     last_rx: &'a AtomicU64,
 }
 
-impl Writer<'_> {
-    async fn run(mut self, rx: &mut mpsc::Receiver<ToWriter>) -> Ending {
+impl<W: WriteIo> Writer<'_, W> {
+    async fn run(mut self, outbox: &Outbox<'_>) -> Ending {
         let config = &self.shared.config;
         let mut shutdown = self.shared.shutdown.clone();
-        let mut ping = tokio::time::interval_at(
-            (self.start + config.ping_interval).into(),
-            config.ping_interval,
-        );
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle = tokio::time::sleep_until((self.start + config.idle_timeout).into());
-        tokio::pin!(idle);
+        let shutdown = shutdown.wait();
+        tokio::pin!(shutdown);
+        // One timer serves both the ping schedule and the idle deadline:
+        // it fires at whichever comes first.
+        let mut next_ping = self.start + config.ping_interval;
+        let housekeeping =
+            tokio::time::sleep_until(next_ping.min(self.start + config.idle_timeout).into());
+        tokio::pin!(housekeeping);
         let mut out = Vec::with_capacity(32);
         loop {
+            while let Some(msg) = outbox.pop() {
+                let written = match msg {
+                    ToWriter::Pong(t) => {
+                        out.clear();
+                        let pong = Pong {
+                            t,
+                            server_time_ms: unix_millis(),
+                        };
+                        protocol::encode_server(&ServerMsg::Pong(pong), &mut out);
+                        self.write_data(&out).await
+                    }
+                    ToWriter::WsPong(payload) => {
+                        self.wr
+                            .write_frame(Frame::pong(Payload::Borrowed(&payload)))
+                            .await
+                    }
+                    ToWriter::Violation(code, reason) => {
+                        return self.close(outbox, code, reason).await;
+                    }
+                    ToWriter::Ended(Ending::ClientClosed(code)) => {
+                        send_close(self.wr, close_echo_code(code).code(), "").await;
+                        return Ending::ClientClosed(code);
+                    }
+                    ToWriter::Ended(Ending::Close(code, reason)) => {
+                        // The stream is broken; say why and stop.
+                        send_close(self.wr, code.code(), &reason).await;
+                        return Ending::Close(code, reason);
+                    }
+                    ToWriter::Ended(Ending::Gone) => return Ending::Gone,
+                };
+                if written.is_err() {
+                    return Ending::Gone;
+                }
+            }
             match self.mailbox.take() {
-                Delivery::Kick(code) => return self.close(rx, code, code.name().into()).await,
+                Delivery::Kick(code) => return self.close(outbox, code, code.name().into()).await,
                 Delivery::Snapshot(bytes) => {
                     match tokio::time::timeout(config.slow_timeout, self.write_data(&bytes)).await {
                         Ok(Ok(())) => continue,
@@ -716,51 +825,27 @@ impl Writer<'_> {
             }
             tokio::select! {
                 biased;
-                _ = shutdown.wait() => {
-                    return self.close(rx, CloseCode::GoingAway, "server shutting down".into()).await;
-                }
-                msg = rx.recv() => {
-                    let Some(msg) = msg else { return Ending::Gone };
-                    let written = match msg {
-                        ToWriter::Pong(t) => {
-                            out.clear();
-                            let pong = Pong { t, server_time_ms: unix_millis() };
-                            protocol::encode_server(&ServerMsg::Pong(pong), &mut out);
-                            self.write_data(&out).await
-                        }
-                        ToWriter::WsPong(payload) => {
-                            self.wr.write_frame(Frame::pong(Payload::Borrowed(&payload))).await
-                        }
-                        ToWriter::Violation(code, reason) => return self.close(rx, code, reason).await,
-                        ToWriter::Ended(Ending::ClientClosed(code)) => {
-                            send_close(self.wr, close_echo_code(code).code(), "").await;
-                            return Ending::ClientClosed(code);
-                        }
-                        ToWriter::Ended(Ending::Close(code, reason)) => {
-                            // The stream is broken; say why and stop.
-                            send_close(self.wr, code.code(), &reason).await;
-                            return Ending::Close(code, reason);
-                        }
-                        ToWriter::Ended(Ending::Gone) => return Ending::Gone,
-                    };
-                    if written.is_err() {
-                        return Ending::Gone;
-                    }
+                _ = &mut shutdown => {
+                    return self.close(outbox, CloseCode::GoingAway, "server shutting down".into()).await;
                 }
                 _ = self.mailbox.notified() => {}
-                _ = ping.tick() => {
-                    let frame = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b""));
-                    if self.wr.write_frame(frame).await.is_err() {
-                        return Ending::Gone;
-                    }
-                }
-                _ = &mut idle => {
+                _ = &mut housekeeping => {
+                    let now = Instant::now();
                     let last = self.start + Duration::from_millis(self.last_rx.load(Relaxed));
-                    let deadline = last + config.idle_timeout;
-                    if Instant::now() >= deadline {
-                        return self.close(rx, CloseCode::IdleTimeout, "nothing received within the idle timeout".into()).await;
+                    let idle_deadline = last + config.idle_timeout;
+                    if now >= idle_deadline {
+                        return self
+                            .close(outbox, CloseCode::IdleTimeout, "nothing received within the idle timeout".into())
+                            .await;
                     }
-                    idle.as_mut().reset(deadline.into());
+                    if now >= next_ping {
+                        let frame = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b""));
+                        if self.wr.write_frame(frame).await.is_err() {
+                            return Ending::Gone;
+                        }
+                        next_ping = now + config.ping_interval;
+                    }
+                    housekeeping.as_mut().reset(next_ping.min(idle_deadline).into());
                 }
             }
         }
@@ -780,16 +865,19 @@ impl Writer<'_> {
     /// Sends our close frame and waits, bounded, for the client's answer.
     async fn close(
         &mut self,
-        rx: &mut mpsc::Receiver<ToWriter>,
+        outbox: &Outbox<'_>,
         code: CloseCode,
         reason: Cow<'static, str>,
     ) -> Ending {
         send_close(self.wr, code.code(), &reason).await;
         let answered = async {
-            while let Some(msg) = rx.recv().await {
-                if let ToWriter::Ended(_) = msg {
-                    return;
+            loop {
+                while let Some(msg) = outbox.pop() {
+                    if let ToWriter::Ended(_) = msg {
+                        return;
+                    }
                 }
+                self.mailbox.notified().await;
             }
         };
         let _ = tokio::time::timeout(CLOSE_WAIT, answered).await;

@@ -15,8 +15,10 @@ use crate::metrics::Metrics;
 use crate::room::lobby::Lobby;
 use crate::shutdown::Shutdown;
 use bytes::Bytes;
+use fastwebsockets::{Role, WebSocket};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use protocol::CloseCode;
@@ -25,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Upgrades accepted only to be closed with 4006 ("server full"), at most
@@ -199,7 +202,7 @@ fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<B
                     }
                     Permit::Refusing(_) => Some(CloseCode::ServerFull),
                 };
-                conn::serve(ws, shared.clone(), refuse).await;
+                serve_upgraded(ws, shared.clone(), refuse).await;
                 if refuse.is_none() {
                     shared.metrics.connections_open.fetch_sub(1, Relaxed);
                 }
@@ -209,6 +212,32 @@ fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<B
         drop(done);
     });
     response.map(|_| Full::new(Bytes::new()))
+}
+
+/// Hands an upgraded connection to [`conn::serve`]. A plain TCP connection
+/// is taken back from hyper and split into owned halves, which skips
+/// hyper's boxed I/O wrapper and the lock of a generic split on every read
+/// and write; bytes the client sent right behind its upgrade request are
+/// read first.
+async fn serve_upgraded(
+    ws: WebSocket<TokioIo<Upgraded>>,
+    shared: Arc<Shared>,
+    refuse: Option<CloseCode>,
+) {
+    let upgraded = ws.into_inner().into_inner();
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let (read, write) = parts.io.into_inner().into_split();
+            let read = std::io::Cursor::new(parts.read_buf).chain(read);
+            let (rd, wr) = fastwebsockets::after_handshake_split(read, write, Role::Server);
+            conn::serve(rd, wr, shared, refuse).await;
+        }
+        Err(upgraded) => {
+            let ws = WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server);
+            let (rd, wr) = ws.split(tokio::io::split);
+            conn::serve(rd, wr, shared, refuse).await;
+        }
+    }
 }
 
 /// A connection's place under `--max-connections` (or among refusals),

@@ -70,6 +70,12 @@ impl Mailbox {
         self.notify.notify_one();
     }
 
+    /// Wakes the connection without putting anything (its reader uses this
+    /// to hand the writer a request of its own).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+
     /// Takes what is waiting; a kick comes before any snapshot.
     pub fn take(&self) -> Delivery {
         let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
