@@ -18,19 +18,22 @@
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
 use http_body_util::Empty;
-use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use protocol::{ClientMsg, DecodeError, Hello, ResumeToken, ServerMsg, Welcome};
 use std::future::Future;
+use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, Chain};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
 
-type Stream = TokioIo<Upgraded>;
-type WsRead = WebSocketRead<ReadHalf<Stream>>;
-type WsWrite = WebSocketWrite<WriteHalf<Stream>>;
+/// The read side: bytes hyper read past the upgrade response (if any),
+/// then the socket.
+type ReadSide = Chain<Cursor<Bytes>, OwnedReadHalf>;
+type WsRead = WebSocketRead<ReadSide>;
+type WsWrite = WebSocketWrite<OwnedWriteHalf>;
 
 /// Everything that can go wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -159,7 +162,20 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connect
         .body(Empty::<Bytes>::new())
         .map_err(|e| ClientError::BadUrl(e.to_string()))?;
     let (ws, _response) = fastwebsockets::handshake::client(&SpawnExecutor, req, tcp).await?;
-    let (read, write) = ws.split(tokio::io::split);
+    // Take the socket back from hyper and split it into owned halves: no
+    // boxed I/O and no lock between the halves on every read and write,
+    // which matters when one process runs thousands of connections.
+    let parts = ws
+        .into_inner()
+        .into_inner()
+        .downcast::<TokioIo<TcpStream>>()
+        .map_err(|_| ClientError::Unexpected("the upgraded stream is not the TCP socket".into()))?;
+    let (read, write) = parts.io.into_inner().into_split();
+    // Copied: the slice would otherwise pin hyper's whole read buffer (8 KiB
+    // or more) for the life of the connection.
+    let read = Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
+    let (read, write) =
+        fastwebsockets::after_handshake_split(read, write, fastwebsockets::Role::Client);
     Ok(Connection::from_halves(read, write))
 }
 
@@ -262,7 +278,7 @@ impl Reader {
         let mut obligated = move |frame: Frame<'static>| -> SendFuture {
             let write = write.clone();
             Box::pin(async move {
-                let mut w = write.lock().await;
+                let mut w = lock(&write).await;
                 if w.is_closed() {
                     return Ok(());
                 }
@@ -308,6 +324,15 @@ pub fn parse_close(payload: &[u8]) -> (u16, String) {
     (code, String::from_utf8_lossy(&payload[2..]).into_owned())
 }
 
+/// Locks the shared write half. The reader takes it only to answer a ping
+/// or a close, so the lock is almost always free: try the cheap path first.
+async fn lock(ws: &Mutex<WsWrite>) -> tokio::sync::MutexGuard<'_, WsWrite> {
+    match ws.try_lock() {
+        Ok(guard) => guard,
+        Err(_) => ws.lock().await,
+    }
+}
+
 /// The sending half of a [`Connection`].
 pub struct Writer {
     /// The fastwebsockets write half, shared with the reader.
@@ -321,7 +346,7 @@ impl Writer {
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<usize, ClientError> {
         self.buf.clear();
         let len = protocol::encode_client(msg, &mut self.buf);
-        let mut ws = self.ws.lock().await;
+        let mut ws = lock(&self.ws).await;
         ws.write_frame(Frame::binary(Payload::BorrowedMut(&mut self.buf)))
             .await?;
         Ok(len)
@@ -329,14 +354,14 @@ impl Writer {
 
     /// Sends an arbitrary frame.
     pub async fn send_frame(&mut self, frame: Frame<'_>) -> Result<(), ClientError> {
-        let mut ws = self.ws.lock().await;
+        let mut ws = lock(&self.ws).await;
         ws.write_frame(frame).await?;
         Ok(())
     }
 
     /// Sends a close frame (once; later calls do nothing).
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
-        let mut ws = self.ws.lock().await;
+        let mut ws = lock(&self.ws).await;
         if ws.is_closed() {
             return Ok(());
         }

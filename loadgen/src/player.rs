@@ -378,14 +378,21 @@ async fn write_loop(
     let mut direction = DIRECTIONS[rng.random_range(0..DIRECTIONS.len())];
     // Change direction about every two seconds.
     let turn_chance = (1.0 / (2.0 * cfg.input_hz)).min(1.0);
+    // Long-lived futures, polled again after each wake-up instead of being
+    // rebuilt: this loop runs 20 times a second for every client.
+    let stopping = crate::stopped(&mut stop);
+    tokio::pin!(stopping);
+    let woken = ctl.wake.notified();
+    tokio::pin!(woken);
     loop {
         tokio::select! {
             biased;
-            _ = crate::stopped(&mut stop) => {
+            _ = &mut stopping => {
                 let _ = writer.close(CloseCode::Normal.code(), "run over").await;
                 return End::Stopped;
             }
-            _ = ctl.wake.notified() => {
+            _ = &mut woken => {
+                woken.set(ctl.wake.notified());
                 if ctl.kill.swap(false, Relaxed) {
                     return End::ChaosDrop;
                 }

@@ -228,7 +228,9 @@ async fn serve_upgraded(
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
             let (read, write) = parts.io.into_inner().into_split();
-            let read = std::io::Cursor::new(parts.read_buf).chain(read);
+            // Copied: the slice would otherwise pin hyper's whole read buffer
+            // (8 KiB or more) for the life of the connection.
+            let read = std::io::Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
             let (rd, wr) = fastwebsockets::after_handshake_split(read, write, Role::Server);
             conn::serve(rd, wr, shared, refuse).await;
         }
