@@ -23,3 +23,26 @@ pub fn populated_arena(players: u32) -> Arena {
     arena.step(&[]);
     arena
 }
+
+/// A snapshot with `entities` entities of typical values: ids, positions,
+/// tick and ack past 250, small scores (11 bytes an entity on the wire).
+pub fn sample_snapshot(entities: u32) -> protocol::Snapshot {
+    protocol::Snapshot {
+        tick: 54_000,
+        ack: 36_000,
+        players: 100,
+        entities: (0..entities)
+            .map(|i| protocol::Entity {
+                id: 300 + i,
+                kind: if i % 3 == 0 {
+                    protocol::EntityKind::Pickup
+                } else {
+                    protocol::EntityKind::Player
+                },
+                x: 251 + (i * 37 % 1700) as u16,
+                y: 251 + (i * 91 % 1700) as u16,
+                score: i % 200,
+            })
+            .collect(),
+    }
+}
