@@ -17,6 +17,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Upper bound of --max-message-size: a message is reassembled in memory,
+/// so the bound caps what one connection can make the server hold.
+pub const MAX_MESSAGE_SIZE_LIMIT: usize = 64 << 20;
+
 fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(s)
 }
@@ -101,12 +105,68 @@ pub struct Config {
     #[arg(long, env = "GAME_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Largest client message in bytes; larger ones are closed with 1009.
-    /// Client messages are at most 21 bytes today.
+    /// Largest message in bytes, after reassembling fragments; larger ones
+    /// are closed with 1009. Game messages are at most 19 bytes and the
+    /// decoder refuses more than 256 whatever this says; larger values only
+    /// matter for the --echo-route conformance endpoint (the Autobahn suite
+    /// sends messages of up to 16 MiB).
     #[arg(long, env = "GAME_MAX_MESSAGE_SIZE", default_value_t = protocol::MAX_CLIENT_MSG_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
-              .range(1..=protocol::MAX_CLIENT_MSG_BYTES as u64))]
+              .range(1..=MAX_MESSAGE_SIZE_LIMIT as u64))]
     pub max_message_size: usize,
+
+    /// Most concurrent TCP connections from one IP address (0: no limit).
+    /// Connections past it are closed at accept, before any HTTP is read.
+    /// Off by default because the default listen address is loopback; set
+    /// it when exposing the server.
+    #[arg(long, env = "GAME_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    pub max_connections_per_ip: usize,
+
+    /// Origins allowed to open a WebSocket (repeatable, or comma-separated
+    /// in the environment), e.g. https://game.example. When set, an upgrade
+    /// carrying another Origin header gets 403, which stops other sites'
+    /// pages from opening sessions with your players' cookies and network
+    /// (cross-site WebSocket hijacking). Requests without an Origin header
+    /// (non-browser clients) are allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "GAME_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// A client must send its complete HTTP request headers within this
+    /// time of connecting (or of its previous request); slow-loris clients
+    /// that trickle headers are cut off.
+    #[arg(long, env = "GAME_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    pub header_timeout: Duration,
+
+    /// Largest HTTP request head (request line and headers) in bytes; a
+    /// bigger one gets 431. hyper's floor is 8 KiB.
+    #[arg(long, env = "GAME_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8192..=1 << 20))]
+    pub max_header_bytes: usize,
+
+    /// PEM certificate chain: serve https:// and wss:// (with --tls-key) on
+    /// the listen port instead of plain HTTP.
+    #[arg(long, env = "GAME_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "GAME_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Serve /echo: a WebSocket echo endpoint for conformance testing
+    /// (the Autobahn suite), through the same connection layer, limits and
+    /// close handling as /ws. Off by default.
+    #[arg(long, env = "GAME_ECHO_ROUTE")]
+    pub echo_route: bool,
+
+    /// Where to save rooms, players and live resume tokens on SIGTERM, and
+    /// to restore them from at start, so that a planned restart loses no
+    /// session that comes back within its grace period.
+    #[arg(long, env = "GAME_STATE_FILE")]
+    pub state_file: Option<std::path::PathBuf>,
 
     /// Inputs accepted per connection per second; excess is dropped, and a
     /// client that keeps sending more than twice this is closed (4003).
@@ -172,7 +232,23 @@ mod tests {
     fn out_of_range_options_are_refused() {
         assert!(Config::try_parse_from(["server", "--tick-hz", "0"]).is_err());
         assert!(Config::try_parse_from(["server", "--room-capacity", "0"]).is_err());
-        assert!(Config::try_parse_from(["server", "--max-message-size", "100000"]).is_err());
+        assert!(Config::try_parse_from(["server", "--max-message-size", "100000000"]).is_err());
+        assert!(
+            Config::try_parse_from(["server", "--tls-cert", "c.pem"]).is_err(),
+            "a certificate needs its key"
+        );
+        let c = Config::try_parse_from([
+            "server",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-origin",
+            "https://b.example",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
         assert!(Config::try_parse_from(["server", "--resume-grace", "soon"]).is_err());
         let c = Config::try_parse_from(["server", "--resume-grace", "250ms"]).unwrap();
         assert_eq!(c.resume_grace, Duration::from_millis(250));

@@ -118,6 +118,16 @@ impl Server {
         self.shared.metrics.clone()
     }
 
+    /// A handle that serves game sessions over streams this server did not
+    /// accept itself (a WebSocket upgraded by another HTTP stack, an
+    /// in-memory stream in a fuzz target). Sessions share the lobby, rooms,
+    /// limits and metrics of this server.
+    pub fn sessions(&self) -> Sessions {
+        Sessions {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, closes every
     /// client with 1001, stops the rooms and returns within
     /// `--shutdown-timeout`. Returns false if some task had not finished by
@@ -136,6 +146,28 @@ impl Server {
             tracing::warn!("shutdown timed out with tasks still running");
         }
         clean
+    }
+}
+
+/// Serves game sessions on streams handed in from outside; see
+/// [`Server::sessions`].
+#[derive(Clone)]
+pub struct Sessions {
+    shared: Arc<net::Shared>,
+}
+
+impl Sessions {
+    /// Serves one session on a stream whose WebSocket handshake (server
+    /// side) is complete, until the session ends: exactly what `/ws` does
+    /// after its upgrade, `Hello` first.
+    pub async fn serve<R, W>(&self, read: R, write: W)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+        W: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        let (rd, wr) =
+            fastwebsockets::after_handshake_split(read, write, fastwebsockets::Role::Server);
+        net::conn::serve(rd, wr, self.shared.clone(), None).await;
     }
 }
 

@@ -8,6 +8,9 @@
 //! completion; a task that starts after shutdown began gets no guard and
 //! should not start at all.
 
+use protocol::CloseCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -19,6 +22,8 @@ pub struct ShutdownController {
     done_rx: mpsc::Receiver<()>,
     /// Kept until `shutdown` so that guards can be handed out before it.
     done_tx: Option<mpsc::Sender<()>>,
+    /// The close code connections are closed with.
+    close_code: Arc<AtomicU16>,
 }
 
 /// A task's view of shutdown.
@@ -28,6 +33,8 @@ pub struct Shutdown {
     flag: watch::Receiver<bool>,
     /// Upgraded to a [`DoneGuard`] by tasks that must finish before exit.
     done: mpsc::WeakSender<()>,
+    /// The close code connections are closed with.
+    close_code: Arc<AtomicU16>,
 }
 
 /// Held by a task for as long as shutdown must wait for it.
@@ -45,7 +52,15 @@ impl ShutdownController {
             flag,
             done_rx,
             done_tx: Some(done_tx),
+            close_code: Arc::new(AtomicU16::new(CloseCode::GoingAway.code())),
         }
+    }
+
+    /// Sets the code connections are closed with at shutdown: 1001 (going
+    /// away, the default) or 1012 (service restart: sessions are saved and
+    /// clients should resume).
+    pub fn set_close_code(&self, code: CloseCode) {
+        self.close_code.store(code.code(), Relaxed);
     }
 
     /// A handle for a task.
@@ -57,6 +72,7 @@ impl ShutdownController {
                 .as_ref()
                 .expect("handles are made before shutdown")
                 .downgrade(),
+            close_code: self.close_code.clone(),
         }
     }
 
@@ -87,6 +103,11 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         // An error means the controller is gone, which is shutdown too.
         let _ = self.flag.wait_for(|down| *down).await;
+    }
+
+    /// The code to close connections with.
+    pub fn close_code(&self) -> CloseCode {
+        CloseCode::from_code(self.close_code.load(Relaxed)).unwrap_or(CloseCode::GoingAway)
     }
 
     /// A guard that makes shutdown wait for the caller, or `None` if

@@ -826,7 +826,13 @@ impl<W: WriteIo> Writer<'_, W> {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => {
-                    return self.close(outbox, CloseCode::GoingAway, "server shutting down".into()).await;
+                    let code = self.shared.shutdown.close_code();
+                    let reason = if code == CloseCode::ServiceRestart {
+                        "server restarting: resume your session"
+                    } else {
+                        "server shutting down"
+                    };
+                    return self.close(outbox, code, reason.into()).await;
                 }
                 _ = self.mailbox.notified() => {}
                 _ = &mut housekeeping => {
