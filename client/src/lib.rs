@@ -233,6 +233,11 @@ impl Connection {
         self.reader.recv().await
     }
 
+    /// Reads the next data frame as it came; see [`Reader::recv_frame`].
+    pub async fn recv_frame(&mut self) -> Result<RawEvent, ClientError> {
+        self.reader.recv_frame().await
+    }
+
     /// Reads until the next snapshot, skipping pongs.
     pub async fn next_snapshot(&mut self) -> Result<protocol::Snapshot, ClientError> {
         loop {
@@ -273,6 +278,40 @@ impl Reader {
     /// Reads the next message or the close. Not cancel-safe: see the module
     /// documentation.
     pub async fn recv(&mut self) -> Result<Event, ClientError> {
+        let data = self
+            .next_data(|opcode, payload| match opcode {
+                OpCode::Binary => Ok(protocol::decode_server(payload)?),
+                other => Err(ClientError::Unexpected(format!(
+                    "{other:?} frame from server"
+                ))),
+            })
+            .await?;
+        match data {
+            Ok(msg) => Ok(Event::Msg(msg?)),
+            Err((code, reason)) => Ok(Event::Closed { code, reason }),
+        }
+    }
+
+    /// Reads the next data frame (text, binary or continuation) as it came,
+    /// or the close; pings are answered and pongs skipped. For tests of
+    /// endpoints that are not the game protocol (`/echo`). Not cancel-safe.
+    pub async fn recv_frame(&mut self) -> Result<RawEvent, ClientError> {
+        let data = self
+            .next_data(|opcode, payload| RawEvent::Frame {
+                opcode,
+                payload: payload.to_vec(),
+            })
+            .await?;
+        Ok(data.unwrap_or_else(|(code, reason)| RawEvent::Closed { code, reason }))
+    }
+
+    /// Reads frames, answering pings and skipping pongs, until a data frame
+    /// (handed to `f` without copying) or a close frame (`Err` with its code
+    /// and reason).
+    async fn next_data<T>(
+        &mut self,
+        f: impl FnOnce(OpCode, &[u8]) -> T,
+    ) -> Result<Result<T, (u16, String)>, ClientError> {
         let write = self.write.clone();
         // Obligated frames (pong, close echo) go out through the writer.
         let mut obligated = move |frame: Frame<'static>| -> SendFuture {
@@ -288,24 +327,34 @@ impl Reader {
         loop {
             let frame = self.ws.read_frame(&mut obligated).await?;
             match frame.opcode {
-                OpCode::Binary => {
-                    self.bytes_received += frame.payload.len() as u64;
-                    return Ok(Event::Msg(protocol::decode_server(&frame.payload)?));
-                }
-                OpCode::Close => {
-                    let (code, reason) = parse_close(&frame.payload);
-                    return Ok(Event::Closed { code, reason });
-                }
-                OpCode::Text | OpCode::Continuation => {
-                    return Err(ClientError::Unexpected(format!(
-                        "{:?} frame from server",
-                        frame.opcode
-                    )));
-                }
+                OpCode::Close => return Ok(Err(parse_close(&frame.payload))),
                 OpCode::Ping | OpCode::Pong => {}
+                opcode => {
+                    self.bytes_received += frame.payload.len() as u64;
+                    return Ok(Ok(f(opcode, &frame.payload)));
+                }
             }
         }
     }
+}
+
+/// A frame as read by [`Reader::recv_frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEvent {
+    /// A data frame.
+    Frame {
+        /// Its opcode (text, binary or continuation).
+        opcode: OpCode,
+        /// Its payload.
+        payload: Vec<u8>,
+    },
+    /// The server closed the connection.
+    Closed {
+        /// The close code (1005 when the close frame carried none).
+        code: u16,
+        /// The close reason, possibly empty.
+        reason: String,
+    },
 }
 
 impl Reader {

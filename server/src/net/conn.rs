@@ -69,6 +69,21 @@ const WRITER_QUEUE: usize = 32;
 /// few seconds, so ten leaves room for bursts after a stall.
 const PINGS_PER_SEC: u32 = 10;
 
+/// What a connection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SessionKind {
+    /// A game session at `/ws`: Hello first, then inputs and pings.
+    Game,
+    /// The `/echo` conformance endpoint: every message comes back as it
+    /// came (text stays text), with the same limits and close handling.
+    Echo,
+}
+
+/// Echoed bytes that may wait to be written before the reader stops
+/// reading (and TCP pushes back on the client): a few messages' worth,
+/// never less than one whole message of the largest size.
+const ECHO_BACKLOG_BYTES: usize = 1 << 20;
+
 /// How a connection ended, for metrics and for the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ending {
@@ -86,6 +101,13 @@ enum ToWriter {
     Pong(u64),
     /// Answer a WebSocket ping with this payload.
     WsPong(Bytes),
+    /// Send this message back (echo endpoint only).
+    Echo {
+        /// Text (true) or binary.
+        text: bool,
+        /// The message.
+        payload: Bytes,
+    },
     /// The client broke the protocol; close with this code. The reader
     /// keeps reading (and discarding) until the client answers.
     Violation(CloseCode, Cow<'static, str>),
@@ -103,6 +125,10 @@ struct Outbox<'a> {
     queue: Mutex<VecDeque<ToWriter>>,
     /// Wakes the writer (it waits on the mailbox's notification).
     mailbox: &'a Mailbox,
+    /// Bytes of echoes queued and not yet written.
+    echo_backlog: AtomicU64,
+    /// Wakes a reader that waits for the echo backlog to shrink.
+    drained: tokio::sync::Notify,
 }
 
 impl<'a> Outbox<'a> {
@@ -111,6 +137,8 @@ impl<'a> Outbox<'a> {
             pending: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
             mailbox,
+            echo_backlog: AtomicU64::new(0),
+            drained: tokio::sync::Notify::new(),
         }
     }
 
@@ -122,6 +150,9 @@ impl<'a> Outbox<'a> {
         let droppable = matches!(msg, ToWriter::Pong(_) | ToWriter::WsPong(_));
         if droppable && q.len() >= WRITER_QUEUE {
             return false;
+        }
+        if let ToWriter::Echo { payload, .. } = &msg {
+            self.echo_backlog.fetch_add(payload.len() as u64, Relaxed);
         }
         q.push_back(msg);
         drop(q);
@@ -140,14 +171,33 @@ impl<'a> Outbox<'a> {
         if q.is_empty() {
             self.pending.store(false, Relaxed);
         }
+        drop(q);
+        if let Some(ToWriter::Echo { payload, .. }) = &msg {
+            self.echo_backlog.fetch_sub(payload.len() as u64, Relaxed);
+            self.drained.notify_one();
+        }
         msg
+    }
+
+    /// Waits until queued echoes fit under `limit` bytes: the reader stops
+    /// reading meanwhile, so a client that sends faster than it reads is
+    /// held back by TCP instead of growing the queue.
+    async fn wait_for_echo_room(&self, limit: usize) {
+        while self.echo_backlog.load(Relaxed) > limit as u64 {
+            self.drained.notified().await;
+        }
     }
 }
 
 /// What a frame meant, once control frames and fragments are handled.
 enum Incoming {
-    /// A complete data message.
-    Message(Bytes),
+    /// A complete data message; `text` for a text message (valid UTF-8).
+    Message {
+        /// The message.
+        payload: Bytes,
+        /// Whether it was a text message.
+        text: bool,
+    },
     /// A WebSocket ping with its payload.
     Ping(Bytes),
     /// A WebSocket pong, or a fragment of a message still being assembled.
@@ -156,18 +206,48 @@ enum Incoming {
     Close(u16),
 }
 
-/// Reassembles fragmented binary messages up to the message size limit
-/// (fastwebsockets 0.10 does not bound reassembly itself).
+/// Reassembles fragmented messages up to the message size limit
+/// (fastwebsockets 0.10 does not bound reassembly itself) and validates
+/// text as it arrives, failing at the first fragment that cannot be UTF-8.
 struct Assembler {
     /// The message being assembled, if one is.
-    partial: Option<BytesMut>,
+    partial: Option<Partial>,
     /// Largest message accepted.
     max: usize,
+    /// Whether text messages are accepted (the echo endpoint) or refused
+    /// with 1003 (the game protocol is binary only).
+    text_allowed: bool,
+}
+
+struct Partial {
+    /// The bytes so far.
+    bytes: BytesMut,
+    /// A text message (validated as it grows) or a binary one.
+    text: bool,
+    /// Bytes already known to be valid UTF-8 (text only): the rest is at
+    /// most an incomplete last character.
+    valid_up_to: usize,
+}
+
+/// Checks that `bytes[from..]` is UTF-8, allowing an incomplete character
+/// at the end unless `complete`. Returns the new valid length.
+fn utf8_prefix(bytes: &[u8], from: usize, complete: bool) -> Option<usize> {
+    match std::str::from_utf8(&bytes[from..]) {
+        Ok(_) => Some(bytes.len()),
+        // `error_len() == None`: the input ended inside a character, which
+        // the next fragment may complete.
+        Err(e) if e.error_len().is_none() && !complete => Some(from + e.valid_up_to()),
+        Err(_) => None,
+    }
 }
 
 impl Assembler {
-    fn new(max: usize) -> Self {
-        Self { partial: None, max }
+    fn new(max: usize, text_allowed: bool) -> Self {
+        Self {
+            partial: None,
+            max,
+            text_allowed,
+        }
     }
 
     /// Interprets one frame.
@@ -178,8 +258,21 @@ impl Assembler {
                 Cow::Owned(format!("message of {len} bytes exceeds the limit of {max}")),
             )
         };
+        let not_utf8 = || {
+            (
+                CloseCode::InvalidPayload,
+                Cow::Borrowed("text message is not UTF-8"),
+            )
+        };
         match frame.opcode {
-            OpCode::Binary => {
+            OpCode::Binary | OpCode::Text => {
+                let text = frame.opcode == OpCode::Text;
+                if text && !self.text_allowed {
+                    return Err((
+                        CloseCode::UnsupportedData,
+                        "text frames are not supported: send binary bincode messages".into(),
+                    ));
+                }
                 if self.partial.is_some() {
                     return Err((
                         CloseCode::ProtocolError,
@@ -190,11 +283,24 @@ impl Assembler {
                     return Err(too_big(frame.payload.len(), self.max));
                 }
                 if frame.fin {
-                    Ok(Incoming::Message(payload_bytes(frame.payload)))
-                } else {
-                    self.partial = Some(BytesMut::from(&frame.payload[..]));
-                    Ok(Incoming::Nothing)
+                    // fastwebsockets has validated a whole text frame.
+                    return Ok(Incoming::Message {
+                        payload: payload_bytes(frame.payload),
+                        text,
+                    });
                 }
+                let bytes = BytesMut::from(&frame.payload[..]);
+                let valid_up_to = if text {
+                    utf8_prefix(&bytes, 0, false).ok_or_else(not_utf8)?
+                } else {
+                    0
+                };
+                self.partial = Some(Partial {
+                    bytes,
+                    text,
+                    valid_up_to,
+                });
+                Ok(Incoming::Nothing)
             }
             OpCode::Continuation => {
                 let Some(partial) = self.partial.as_mut() else {
@@ -203,23 +309,30 @@ impl Assembler {
                         "continuation without a message".into(),
                     ));
                 };
-                let len = partial.len() + frame.payload.len();
+                let len = partial.bytes.len() + frame.payload.len();
                 if len > self.max {
                     self.partial = None;
                     return Err(too_big(len, self.max));
                 }
-                partial.extend_from_slice(&frame.payload);
-                if frame.fin {
-                    let whole = self.partial.take().expect("checked above");
-                    Ok(Incoming::Message(whole.freeze()))
-                } else {
-                    Ok(Incoming::Nothing)
+                partial.bytes.extend_from_slice(&frame.payload);
+                if partial.text {
+                    match utf8_prefix(&partial.bytes, partial.valid_up_to, frame.fin) {
+                        Some(valid) => partial.valid_up_to = valid,
+                        None => {
+                            self.partial = None;
+                            return Err(not_utf8());
+                        }
+                    }
                 }
+                if !frame.fin {
+                    return Ok(Incoming::Nothing);
+                }
+                let whole = self.partial.take().expect("checked above");
+                Ok(Incoming::Message {
+                    payload: whole.bytes.freeze(),
+                    text: whole.text,
+                })
             }
-            OpCode::Text => Err((
-                CloseCode::UnsupportedData,
-                "text frames are not supported: send binary bincode messages".into(),
-            )),
             OpCode::Ping => Ok(Incoming::Ping(payload_bytes(frame.payload))),
             OpCode::Pong => Ok(Incoming::Nothing),
             OpCode::Close => parse_client_close(&frame.payload).map(Incoming::Close),
@@ -278,7 +391,7 @@ fn read_error(e: &WebSocketError) -> Ending {
         | WebSocketError::ConnectionClosed => Ending::Gone,
         WebSocketError::FrameTooLarge => Ending::Close(
             CloseCode::MessageTooBig,
-            Cow::Owned(format!("frame exceeds {HARD_FRAME_LIMIT} bytes")),
+            "frame exceeds the message size limit".into(),
         ),
         WebSocketError::InvalidUTF8 => {
             Ending::Close(CloseCode::InvalidPayload, "invalid UTF-8".into())
@@ -313,12 +426,23 @@ fn clip_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
-/// Serves one upgraded connection, given its two halves. `refuse` closes it
-/// at once with that code (used when the server is full).
+/// Serves one upgraded game connection, given its two halves. `refuse`
+/// closes it at once with that code (used when the server is full).
 pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
+    rd: WsRead<R>,
+    wr: WsWrite<W>,
+    shared: Arc<Shared>,
+    refuse: Option<CloseCode>,
+) {
+    serve_as(rd, wr, shared, SessionKind::Game, refuse).await;
+}
+
+/// Serves one upgraded connection of the given kind.
+pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
     mut rd: WsRead<R>,
     mut wr: WsWrite<W>,
     shared: Arc<Shared>,
+    kind: SessionKind,
     refuse: Option<CloseCode>,
 ) {
     let conn = shared.next_conn.fetch_add(1, Relaxed);
@@ -326,11 +450,14 @@ pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
     async move {
         rd.set_auto_close(false);
         rd.set_auto_pong(false);
-        rd.set_max_message_size(HARD_FRAME_LIMIT);
+        // fastwebsockets refuses a frame whose length is at least this.
+        let max = shared.config.max_message_size;
+        rd.set_max_message_size(HARD_FRAME_LIMIT.max(max + 1));
         let mut conn = Conn {
             id: conn,
             shared: shared.clone(),
-            assembler: Assembler::new(shared.config.max_message_size),
+            assembler: Assembler::new(max, kind == SessionKind::Echo),
+            kind,
         };
         let ending = match refuse {
             Some(code) => {
@@ -364,6 +491,7 @@ struct Conn {
     id: ConnId,
     shared: Arc<Shared>,
     assembler: Assembler,
+    kind: SessionKind,
 }
 
 impl Conn {
@@ -402,6 +530,12 @@ impl Conn {
         rd: &mut WsRead<R>,
         wr: &mut WsWrite<W>,
     ) -> Result<Ending, Ending> {
+        if self.kind == SessionKind::Echo {
+            // No handshake and no room: a wake-up source for the writer is
+            // all the mailbox is for here.
+            let mailbox = Mailbox::default();
+            return Ok(self.session(rd, wr, &mailbox, None).await);
+        }
         let deadline = Instant::now() + self.shared.config.handshake_timeout;
         let hello = match tokio::time::timeout_at(deadline.into(), self.read_hello(rd, wr)).await {
             Ok(Ok(hello)) => hello,
@@ -465,7 +599,7 @@ impl Conn {
         let mut buf = Vec::with_capacity(64);
         protocol::encode_server(&ServerMsg::Welcome(welcome), &mut buf);
         let ending = match self.write_data(wr, &buf).await {
-            Ok(()) => self.session(rd, wr, &mailbox, &room, player).await,
+            Ok(()) => self.session(rd, wr, &mailbox, Some((&room, player))).await,
             Err(_) => Ending::Gone,
         };
         let leave = match &ending {
@@ -494,7 +628,7 @@ impl Conn {
                 .accept(frame)
                 .map_err(|(c, r)| Ending::Close(c, r))?;
             match incoming {
-                Incoming::Message(bytes) => {
+                Incoming::Message { payload: bytes, .. } => {
                     self.count_in(bytes.len());
                     return match protocol::decode_client(&bytes) {
                         Ok(ClientMsg::Hello(hello)) => Ok(hello),
@@ -519,7 +653,7 @@ impl Conn {
                 }
                 Incoming::Nothing => {}
                 Incoming::Close(code) => {
-                    send_close(wr, close_echo_code(code).code(), "").await;
+                    send_close(wr, close_echo_code(code), "").await;
                     return Err(Ending::ClientClosed(code));
                 }
             }
@@ -532,8 +666,7 @@ impl Conn {
         rd: &mut WsRead<R>,
         wr: &mut WsWrite<W>,
         mailbox: &Mailbox,
-        room: &RoomHandle,
-        player: PlayerId,
+        game: Option<(&RoomHandle, PlayerId)>,
     ) -> Ending {
         let start = Instant::now();
         let last_rx = AtomicU64::new(0);
@@ -541,8 +674,7 @@ impl Conn {
         let reader = Reader {
             shared: &self.shared,
             assembler: &mut self.assembler,
-            room,
-            player,
+            game,
             conn: self.id,
             start,
             last_rx: &last_rx,
@@ -609,10 +741,14 @@ async fn send_close<W: WriteIo>(wr: &mut WsWrite<W>, code: u16, reason: &str) {
     let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, write).await;
 }
 
-/// The code to echo when a client closes: its own, or 1000 when it sent
-/// none (1005 must not appear on the wire).
-fn close_echo_code(code: u16) -> CloseCode {
-    CloseCode::from_code(code).unwrap_or(CloseCode::Normal)
+/// The code to echo when a client closes: its own (already validated), or
+/// 1000 when it sent none (1005 must not appear on the wire).
+fn close_echo_code(code: u16) -> u16 {
+    if code == 1005 {
+        CloseCode::Normal.code()
+    } else {
+        code
+    }
 }
 
 fn unix_millis() -> u64 {
@@ -625,8 +761,8 @@ fn unix_millis() -> u64 {
 struct Reader<'a> {
     shared: &'a Shared,
     assembler: &'a mut Assembler,
-    room: &'a RoomHandle,
-    player: PlayerId,
+    /// The room and player of a game session; `None` on the echo endpoint.
+    game: Option<(&'a RoomHandle, PlayerId)>,
     conn: ConnId,
     start: Instant,
     /// Milliseconds after `start` at which the last frame arrived.
@@ -646,31 +782,38 @@ impl Reader<'_> {
         let now = Instant::now();
         let mut inputs = RateLimiter::new(self.shared.config.max_inputs_per_sec, now);
         let mut pings = RateLimiter::new(PINGS_PER_SEC, now);
+        let echo_room = ECHO_BACKLOG_BYTES.max(self.shared.config.max_message_size);
         // After a violation we only wait for the client's close frame.
         let mut draining = false;
         loop {
             let frame = match rd.read_frame(&mut no_obligated_send).await {
                 Ok(frame) => frame,
+                // A whole text frame that is not UTF-8: the frame was read
+                // in full, so the stream is still in step and the client's
+                // close can still be awaited.
+                Err(WebSocketError::InvalidUTF8) => {
+                    if !draining {
+                        draining = true;
+                        self.outbox.push(ToWriter::Violation(
+                            CloseCode::InvalidPayload,
+                            "text message is not UTF-8".into(),
+                        ));
+                    }
+                    continue;
+                }
                 Err(e) => return read_error(&e),
             };
             let now = Instant::now();
             self.last_rx
                 .store(now.duration_since(self.start).as_millis() as u64, Relaxed);
+            let is_close = frame.opcode == OpCode::Close;
             let incoming = match self.assembler.accept(frame) {
                 Ok(Incoming::Close(code)) => return Ending::ClientClosed(code),
                 Ok(_) if draining => continue,
                 Ok(incoming) => incoming,
-                Err((code, reason))
-                    if code == CloseCode::ProtocolError || code == CloseCode::InvalidPayload =>
-                {
-                    // A malformed close frame ends the exchange at once.
-                    if draining {
-                        return Ending::Gone;
-                    }
-                    draining = true;
-                    self.outbox.push(ToWriter::Violation(code, reason));
-                    continue;
-                }
+                // A malformed close frame is the client's last word: answer
+                // it with the error code and end.
+                Err((code, reason)) if is_close => return Ending::Close(code, reason),
                 Err((code, reason)) => {
                     if !draining {
                         draining = true;
@@ -680,7 +823,15 @@ impl Reader<'_> {
                 }
             };
             let violation = match incoming {
-                Incoming::Message(bytes) => self.message(&bytes, now, &mut inputs, &mut pings),
+                Incoming::Message { payload, text } => match self.game {
+                    Some(_) => self.message(&payload, now, &mut inputs, &mut pings),
+                    None => {
+                        self.count_in(payload.len());
+                        self.outbox.push(ToWriter::Echo { text, payload });
+                        self.outbox.wait_for_echo_room(echo_room).await;
+                        None
+                    }
+                },
                 Incoming::Ping(payload) => {
                     self.outbox.push(ToWriter::WsPong(payload));
                     None
@@ -694,6 +845,12 @@ impl Reader<'_> {
         }
     }
 
+    fn count_in(&self, len: usize) {
+        let metrics = &self.shared.metrics;
+        metrics.messages_in.fetch_add(1, Relaxed);
+        metrics.bytes_in.fetch_add(len as u64, Relaxed);
+    }
+
     /// Handles one complete message; returns a violation to close with.
     fn message(
         &mut self,
@@ -702,20 +859,20 @@ impl Reader<'_> {
         inputs: &mut RateLimiter,
         pings: &mut RateLimiter,
     ) -> Option<(CloseCode, Cow<'static, str>)> {
+        self.count_in(bytes.len());
         let metrics = &self.shared.metrics;
-        metrics.messages_in.fetch_add(1, Relaxed);
-        metrics.bytes_in.fetch_add(bytes.len() as u64, Relaxed);
+        let (room, player) = self.game.expect("game messages come from game sessions");
         match protocol::decode_client(bytes) {
             Err(e) => Some(decode_error(e)),
             Ok(ClientMsg::Hello(_)) => Some((CloseCode::ProtocolError, "Hello sent twice".into())),
             Ok(ClientMsg::Input(input)) => match inputs.check(now) {
                 Verdict::Accept => {
                     let msg = RoomInput {
-                        player: self.player,
+                        player,
                         conn: self.conn,
                         input,
                     };
-                    if self.room.inputs.try_send(msg).is_err() {
+                    if room.inputs.try_send(msg).is_err() {
                         metrics.input_dropped(DropReason::QueueFull);
                     }
                     None
@@ -786,11 +943,24 @@ impl<W: WriteIo> Writer<'_, W> {
                             .write_frame(Frame::pong(Payload::Borrowed(&payload)))
                             .await
                     }
+                    ToWriter::Echo { text, payload } => {
+                        let opcode = if text { OpCode::Text } else { OpCode::Binary };
+                        let frame = Frame::new(true, opcode, None, Payload::Borrowed(&payload));
+                        match self.wr.write_frame(frame).await {
+                            Ok(()) => {
+                                let m = &self.shared.metrics;
+                                m.messages_out.fetch_add(1, Relaxed);
+                                m.bytes_out.fetch_add(payload.len() as u64, Relaxed);
+                                self.wr.flush().await
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                     ToWriter::Violation(code, reason) => {
                         return self.close(outbox, code, reason).await;
                     }
                     ToWriter::Ended(Ending::ClientClosed(code)) => {
-                        send_close(self.wr, close_echo_code(code).code(), "").await;
+                        send_close(self.wr, close_echo_code(code), "").await;
                         return Ending::ClientClosed(code);
                     }
                     ToWriter::Ended(Ending::Close(code, reason)) => {
@@ -935,7 +1105,7 @@ mod tests {
 
     #[test]
     fn fragments_are_reassembled_up_to_the_limit() {
-        let mut a = Assembler::new(8);
+        let mut a = Assembler::new(8, false);
         assert!(matches!(
             a.accept(frame(false, OpCode::Binary, b"abc")),
             Ok(Incoming::Nothing)
@@ -945,7 +1115,10 @@ mod tests {
             Ok(Incoming::Nothing)
         ));
         match a.accept(frame(true, OpCode::Continuation, b"f")) {
-            Ok(Incoming::Message(m)) => assert_eq!(&m[..], b"abcdef"),
+            Ok(Incoming::Message { payload, text }) => {
+                assert_eq!(&payload[..], b"abcdef");
+                assert!(!text);
+            }
             _ => panic!("expected the whole message"),
         }
         assert!(matches!(

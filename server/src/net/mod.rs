@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::room::lobby::Lobby;
 use crate::shutdown::Shutdown;
 use bytes::Bytes;
+use conn::SessionKind;
 use fastwebsockets::{Role, WebSocket};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -138,7 +139,14 @@ async fn route(
         ));
     }
     let response = match req.uri().path() {
-        "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => upgrade(&mut req, &shared),
+        "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => {
+            upgrade(&mut req, &shared, SessionKind::Game)
+        }
+        "/echo"
+            if shared.config.echo_route && fastwebsockets::upgrade::is_upgrade_request(&req) =>
+        {
+            upgrade(&mut req, &shared, SessionKind::Echo)
+        }
         "/ws" => text(
             StatusCode::UPGRADE_REQUIRED,
             plain,
@@ -162,7 +170,11 @@ async fn route(
 }
 
 /// Admits or refuses one WebSocket upgrade and spawns its connection task.
-fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<Bytes>> {
+fn upgrade(
+    req: &mut Request<Incoming>,
+    shared: &Arc<Shared>,
+    kind: SessionKind,
+) -> Response<Full<Bytes>> {
     let plain = "text/plain; charset=utf-8";
     let Some(done) = shared.shutdown.guard() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n");
@@ -202,7 +214,7 @@ fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<B
                     }
                     Permit::Refusing(_) => Some(CloseCode::ServerFull),
                 };
-                serve_upgraded(ws, shared.clone(), refuse).await;
+                serve_upgraded(ws, shared.clone(), kind, refuse).await;
                 if refuse.is_none() {
                     shared.metrics.connections_open.fetch_sub(1, Relaxed);
                 }
@@ -222,6 +234,7 @@ fn upgrade(req: &mut Request<Incoming>, shared: &Arc<Shared>) -> Response<Full<B
 async fn serve_upgraded(
     ws: WebSocket<TokioIo<Upgraded>>,
     shared: Arc<Shared>,
+    kind: SessionKind,
     refuse: Option<CloseCode>,
 ) {
     let upgraded = ws.into_inner().into_inner();
@@ -232,12 +245,12 @@ async fn serve_upgraded(
             // (8 KiB or more) for the life of the connection.
             let read = std::io::Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
             let (rd, wr) = fastwebsockets::after_handshake_split(read, write, Role::Server);
-            conn::serve(rd, wr, shared, refuse).await;
+            conn::serve_as(rd, wr, shared, kind, refuse).await;
         }
         Err(upgraded) => {
             let ws = WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server);
             let (rd, wr) = ws.split(tokio::io::split);
-            conn::serve(rd, wr, shared, refuse).await;
+            conn::serve_as(rd, wr, shared, kind, refuse).await;
         }
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse;
+mod echo;
 mod http;
 mod lifecycle;
 mod sessions;
