@@ -1,7 +1,8 @@
 //! loadgen against a real server (in-process, 127.0.0.1 port 0): counts add
 //! up, verdicts pass and fail as they should, chaos drops resume the same
-//! players, a server restart is recovered, and merged reports equal one
-//! histogram of both runs. Runs are kept to a few seconds.
+//! players, a server restart is recovered (and, with a state file, loses
+//! no session), and merged reports equal one histogram of both runs. Runs
+//! are kept to a few seconds.
 
 use loadgen::report::Report;
 use loadgen::{RunConfig, run};
@@ -22,9 +23,14 @@ struct TestServer {
 
 impl TestServer {
     async fn start_on(listen: &str) -> Self {
-        let config =
-            <Config as clap::Parser>::try_parse_from(["server", "--listen", listen, "--seed", "3"])
-                .unwrap();
+        Self::start_with(listen, &[]).await
+    }
+
+    /// Starts on `listen` with extra command-line options.
+    async fn start_with(listen: &str, extra: &[&str]) -> Self {
+        let mut argv = vec!["server", "--listen", listen, "--seed", "3"];
+        argv.extend_from_slice(extra);
+        let config = <Config as clap::Parser>::try_parse_from(argv).unwrap();
         let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -165,6 +171,50 @@ async fn a_server_restart_mid_run_is_recovered() {
         r.errors
     );
     restart.await.unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_restart_with_a_state_file_resumes_every_client() {
+    // Fewer clients than the restart test above: this binary's tests run
+    // side by side, and the point here is exactness, not load.
+    const CLIENTS: u64 = 50;
+    let state = temp("restart.state");
+    let _ = std::fs::remove_file(&state);
+    let state_arg = state.to_str().unwrap().to_owned();
+    let server = TestServer::start_with("127.0.0.1:0", &["--state-file", &state_arg]).await;
+    let addr = server.addr;
+    let url = server.url();
+    let restart = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        server.stop().await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        TestServer::start_with(&addr.to_string(), &["--state-file", &state_arg]).await
+    });
+    let r = run(config(url, CLIENTS as usize, 6.0)).await.unwrap();
+    let c = &r.counters;
+    assert_eq!(c.server_restarts_seen, CLIENTS, "every client saw the 1012");
+    assert!(
+        c.reconnect_failures > 0,
+        "attempts while the server was down failed"
+    );
+    // Every client came back as its own player with at least its score.
+    assert_eq!(c.resumes_ok, CLIENTS);
+    assert_eq!(
+        (c.resumes_failed, c.resumes_lost_state, c.rejoins),
+        (0, 0, 0)
+    );
+    assert_eq!(c.connects, 2 * CLIENTS, "one join and one resume each");
+    assert_eq!(r.connected_at_end as u64, CLIENTS, "all clients are back");
+    assert_eq!(r.outages.len(), 1, "{:?}", r.outages);
+    assert_eq!(
+        r.error_count, 0,
+        "a restart is not an error: {:?}",
+        r.errors
+    );
+    restart.await.unwrap().stop().await;
+    assert!(state.exists(), "the second server saved its state in turn");
+    let _ = std::fs::remove_file(&state);
+    let _ = std::fs::remove_file(temp("restart.state.restored"));
 }
 
 fn loadgen(args: &[&str]) -> Output {

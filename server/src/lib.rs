@@ -8,7 +8,9 @@
 //! - [`game`]: the rules behind the [`game::Game`] trait, and the built-in
 //!   `arena`;
 //! - [`config`], [`metrics`], [`shutdown`]: options, Prometheus metrics,
-//!   graceful shutdown.
+//!   graceful shutdown;
+//! - [`state`]: the state file that carries rooms and sessions over a
+//!   planned restart.
 //!
 //! Embed it with [`Server::bind`] and [`Server::run`]; `main.rs` is a thin
 //! wrapper that adds logging and signal handling.
@@ -19,18 +21,22 @@ pub mod metrics;
 pub mod net;
 pub mod room;
 pub mod shutdown;
+pub mod state;
 pub mod web;
 
 use config::Config;
 use game::GameFactory;
-use game::arena::{Arena, ArenaConfig};
+use game::arena::ArenaConfig;
 use metrics::Metrics;
+use protocol::CloseCode;
 use room::RoomSettings;
 use room::lobby::Lobby;
 use shutdown::ShutdownController;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
 /// Inputs one player may have queued in its room per tick on average: the
@@ -44,7 +50,7 @@ fn input_queue_per_player(config: &Config) -> usize {
 }
 
 /// The arena game, configured from the command line.
-pub fn arena_factory(config: &Config) -> GameFactory {
+pub fn arena_factory(config: &Config) -> Arc<dyn GameFactory> {
     let arena = ArenaConfig {
         world_width: config.world_width,
         world_height: config.world_height,
@@ -54,7 +60,7 @@ pub fn arena_factory(config: &Config) -> GameFactory {
         player_speed: config.speed_per_tick(),
         pickup_radius: ArenaConfig::default().pickup_radius,
     };
-    Arc::new(move |seed| Box::new(Arena::new(arena.clone(), seed)))
+    Arc::new(arena)
 }
 
 /// A bound, not yet running, server.
@@ -66,16 +72,26 @@ pub struct Server {
 
 impl Server {
     /// Binds `config.listen` and prepares the lobby, with the arena game.
+    /// With `--state-file`, also restores the rooms and sessions saved there
+    /// by a planned stop (see [`state`]).
     pub async fn bind(config: Config) -> std::io::Result<Self> {
         let game = arena_factory(&config);
         Self::bind_with_game(config, game).await
     }
 
     /// Binds `config.listen` with another game's rules.
-    pub async fn bind_with_game(config: Config, game: GameFactory) -> std::io::Result<Self> {
+    pub async fn bind_with_game(
+        config: Config,
+        game: Arc<dyn GameFactory>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let metrics = Arc::new(Metrics::default());
         let controller = ShutdownController::new();
+        if config.state_file.is_some() {
+            // Sessions survive this shutdown, so clients are told to come
+            // back and resume rather than that the server is going away.
+            controller.set_close_code(CloseCode::ServiceRestart);
+        }
         let seed = config.seed.unwrap_or_else(random_seed);
         let settings = Arc::new(RoomSettings {
             tick_period: config.tick_period(),
@@ -88,8 +104,15 @@ impl Server {
             seed,
             game,
             world: (config.world_width, config.world_height, config.view_radius),
+            save_on_shutdown: config.state_file.is_some(),
         });
         let lobby = Lobby::new(settings, metrics.clone(), controller.handle());
+        if let Some(path) = &config.state_file {
+            let restored = restore(path, &lobby).await;
+            metrics
+                .sessions_restored
+                .fetch_add(restored as u64, Relaxed);
+        }
         let shared = Arc::new(net::Shared {
             config,
             lobby,
@@ -129,9 +152,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, closes every
-    /// client with 1001, stops the rooms and returns within
-    /// `--shutdown-timeout`. Returns false if some task had not finished by
-    /// then.
+    /// client with 1001 (1012 with `--state-file`), stops the rooms and
+    /// returns within `--shutdown-timeout`; with `--state-file` it then
+    /// writes the rooms and sessions there. Returns false if some task had
+    /// not finished by then, or the state file could not be written.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> bool {
         let Server {
             listener,
@@ -145,8 +169,97 @@ impl Server {
         if !clean {
             tracing::warn!("shutdown timed out with tasks still running");
         }
-        clean
+        let saved = match &shared.config.state_file {
+            // Rooms never wait on anything, so even after a timeout (a
+            // connection that would not close) every room has handed in
+            // its state: what is there is complete.
+            Some(path) => save(path, &shared.lobby).await,
+            None => true,
+        };
+        clean && saved
     }
+}
+
+/// Writes the lobby's saved state to `path`; false (logged) on failure.
+async fn save(path: &Path, lobby: &Lobby) -> bool {
+    let state = lobby.saved_state(unix_millis());
+    let (rooms, sessions) = (state.rooms.len(), state.session_count());
+    let target = path.to_owned();
+    let written = tokio::task::spawn_blocking(move || state::write(&target, &state)).await;
+    match written {
+        Ok(Ok(bytes)) => {
+            tracing::info!(path = %path.display(), rooms, sessions, bytes, "state saved");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(path = %path.display(), cause = %e, sessions, "state not saved: sessions are lost");
+            false
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), cause = %e, sessions, "state writer failed: sessions are lost");
+            false
+        }
+    }
+}
+
+/// Restores the state file at `path` into `lobby`, then sets the file aside
+/// so that it is never restored twice. A missing file is a fresh start; an
+/// undecodable one is renamed `<name>.corrupt` and the server starts empty,
+/// since a game server must not refuse to start over a bad state file.
+/// Returns the number of sessions restored.
+async fn restore(path: &Path, lobby: &Arc<Lobby>) -> usize {
+    let target = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        if let Err(e) = state::check_writable(&target) {
+            tracing::warn!(path = %target.display(), cause = %e,
+                "the state file cannot be written: a shutdown will lose every session");
+        }
+        state::read(&target)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e).into()));
+    let saved = match read {
+        Ok(Some(saved)) => saved,
+        Ok(None) => {
+            tracing::info!(path = %path.display(), "no state file: starting empty");
+            return 0;
+        }
+        Err(e) if e.is_corrupt() => {
+            let aside = set_aside(path, "corrupt");
+            tracing::error!(path = %path.display(), cause = %e, set_aside = %aside,
+                "state file unreadable: starting empty");
+            return 0;
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), cause = %e, "state file unreadable: starting empty");
+            return 0;
+        }
+    };
+    let age_ms = unix_millis().saturating_sub(saved.saved_at_unix_ms);
+    let in_file = saved.session_count();
+    let restored = lobby.restore(saved);
+    let aside = set_aside(path, "restored");
+    tracing::info!(path = %path.display(), sessions = restored, lost = in_file.saturating_sub(restored),
+        saved_ms_ago = age_ms, set_aside = %aside, "state restored");
+    restored
+}
+
+/// Renames the state file to `<name>.<suffix>`; says where it went, or why
+/// it could not be moved.
+fn set_aside(path: &Path, suffix: &str) -> String {
+    match state::set_aside(path, suffix) {
+        Ok(to) => to.display().to_string(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), cause = %e, "could not rename the state file");
+            format!("not moved: {e}")
+        }
+    }
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Serves game sessions on streams handed in from outside; see

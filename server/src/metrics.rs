@@ -121,6 +121,9 @@ pub struct Metrics {
     pub resumes: AtomicU64,
     /// Resume attempts refused (unknown or expired token).
     pub resumes_refused: AtomicU64,
+    /// Sessions restored from the state file at start (each then waits,
+    /// dropped, for its client to resume).
+    pub sessions_restored: AtomicU64,
     /// Connection ends, by initiator and [`CloseCode`] (index in
     /// `CloseCode::ALL`; the extra last slot counts codes we do not use).
     pub closes: [[AtomicU64; CloseCode::ALL.len() + 1]; 2],
@@ -282,6 +285,12 @@ impl Metrics {
             "game_resumes_refused_total",
             "Resume attempts refused: unknown or expired token.",
             &self.resumes_refused,
+        );
+        counter(
+            &mut out,
+            "game_sessions_restored_total",
+            "Sessions restored from the state file at start.",
+            &self.sessions_restored,
         );
         let _ = writeln!(
             out,

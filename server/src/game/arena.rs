@@ -7,15 +7,23 @@
 //! sequence of calls therefore yield the same world on every machine, which
 //! is what lets a server started with a given seed replay its rooms.
 //!
+//! An arena saves its whole simulation state (players with their
+//! velocities, pickups, respawn timers, the generator's state, the step
+//! count) and [`Arena::restore`] rebuilds an arena that continues exactly as
+//! the saved one would have, so a planned restart changes nothing a player
+//! can see.
+//!
 //! This module is not the room machinery (no sockets, clocks or channels; see
 //! [`super::Game`]) and not a physics engine: players are points that move
 //! at a capped speed, and there are no collisions between them.
 
 use std::collections::VecDeque;
 
+use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use protocol::{Entity, EntityKind, Input};
+use serde::{Deserialize, Serialize};
 
-use super::{Game, PlayerId};
+use super::{Game, GameFactory, PlayerId};
 use crate::game::grid::Grid;
 
 /// The largest stick deflection on one axis. Inputs carry an `i8`, whose
@@ -109,8 +117,9 @@ impl SplitMix64 {
     }
 }
 
-/// One player's simulation state.
-#[derive(Clone, Debug)]
+/// One player's simulation state. Its serde form is part of the saved
+/// arena ([`SAVE_VERSION`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Player {
     /// The player's id, which is also its entity id.
     id: PlayerId,
@@ -190,18 +199,64 @@ impl Arena {
     /// out by a generator seeded with `seed`.
     pub fn new(config: ArenaConfig, seed: u64) -> Arena {
         let mut rng = SplitMix64::new(seed);
+        let pickups = (0..config.pickups)
+            .map(|_| rng.point(config.world_width, config.world_height))
+            .collect();
+        let state = Saved {
+            tick: 0,
+            rng: rng.state,
+            players: Vec::new(),
+            pickups,
+            pickup_live: vec![true; config.pickups as usize],
+            respawns: Vec::new(),
+        };
+        Arena::assemble(config, state)
+    }
+
+    /// Rebuilds an arena from the bytes of [`Game::save`], with `config` as
+    /// its settings. The saved state must fit `config`: the same number of
+    /// pickups, and every position on the field. The rules that are not
+    /// state (speed, radii, the respawn wait) may differ from the saved
+    /// arena's; they apply from the next step.
+    pub fn restore(config: ArenaConfig, saved: &[u8]) -> Result<Arena, String> {
+        let (version, used) = bincode::serde::decode_from_slice::<u16, _>(saved, save_config())
+            .map_err(|e| format!("saved arena has no version: {e}"))?;
+        if version != SAVE_VERSION {
+            return Err(format!(
+                "saved arena has format version {version}, this build reads {SAVE_VERSION}"
+            ));
+        }
+        let rest = &saved[used..];
+        let (state, used) = bincode::serde::decode_from_slice::<Saved, _>(rest, save_config())
+            .map_err(|e| format!("saved arena is malformed: {e}"))?;
+        if used != rest.len() {
+            return Err(format!(
+                "{} trailing bytes after the saved arena",
+                rest.len() - used
+            ));
+        }
+        state.check(&config)?;
+        Ok(Arena::assemble(config, state))
+    }
+
+    /// An arena in the given simulation state, with everything derived from
+    /// it (entities, both spatial indices) built afresh. Building them from
+    /// the same state gives the same indices, since both rebuilds are
+    /// deterministic, which is what lets a restored arena continue exactly.
+    fn assemble(config: ArenaConfig, state: Saved) -> Arena {
         let count = config.pickups as usize;
-        let mut pickups = Vec::with_capacity(count);
-        for id in 0..config.pickups {
-            let (x, y) = rng.point(config.world_width, config.world_height);
-            pickups.push(Entity {
+        let pickups: Vec<Entity> = state
+            .pickups
+            .iter()
+            .zip(0..)
+            .map(|(&(x, y), id)| Entity {
                 id,
                 kind: EntityKind::Pickup,
                 x,
                 y,
                 score: 0,
-            });
-        }
+            })
+            .collect();
         let mut pickup_grid = Grid::new(
             config.world_width,
             config.world_height,
@@ -209,16 +264,18 @@ impl Arena {
         );
         pickup_grid.rebuild(&pickups);
         let grid = Grid::new(config.world_width, config.world_height, config.view_radius);
+        // At most every pickup waits at once, so this never grows.
+        let mut respawns = VecDeque::with_capacity(count);
+        respawns.extend(state.respawns);
         let mut arena = Arena {
-            rng,
-            tick: 0,
-            players: Vec::new(),
+            rng: SplitMix64::new(state.rng),
+            tick: state.tick,
+            entities: Vec::with_capacity(count + state.players.len()),
+            players: state.players,
             pickups,
-            pickup_live: vec![true; count],
-            // At most every pickup waits at once, so this never grows.
-            respawns: VecDeque::with_capacity(count),
+            pickup_live: state.pickup_live,
+            respawns,
             pickup_grid,
-            entities: Vec::with_capacity(count),
             grid,
             hits: Vec::new(),
             config,
@@ -339,6 +396,122 @@ impl Arena {
     }
 }
 
+/// Version of the arena's saved form: the [`Saved`] struct (and [`Player`]
+/// within it) in bincode's standard configuration, after this number.
+/// Changing either struct means raising it, so that an old save is refused
+/// with a clear error instead of being misread.
+const SAVE_VERSION: u16 = 1;
+
+/// Most bytes a saved arena may decode into. A room of 65,535 players with
+/// 100,000 pickups saves under 4 MiB; the limit is the one place a corrupt
+/// length prefix could otherwise make the decoder allocate without bound.
+const SAVE_LIMIT: usize = 64 << 20;
+
+fn save_config() -> Configuration<LittleEndian, Varint, Limit<SAVE_LIMIT>> {
+    config::standard().with_limit::<SAVE_LIMIT>()
+}
+
+/// The simulation state of an arena, without what is derived from it or set
+/// by the configuration: what [`Game::save`] writes and [`Arena::restore`]
+/// reads. Field order is the saved order.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    /// Steps taken.
+    tick: u64,
+    /// The generator's state, so that respawns and spawns draw the same
+    /// positions as they would have.
+    rng: u64,
+    /// Players in ascending id order.
+    players: Vec<Player>,
+    /// Every pickup's position, by pickup id, whether on the field or not.
+    pickups: Vec<(u16, u16)>,
+    /// Whether each pickup is on the field.
+    pickup_live: Vec<bool>,
+    /// Collected pickups as (step at which to respawn, pickup id), in
+    /// respawn order.
+    respawns: Vec<(u64, u32)>,
+}
+
+impl Saved {
+    /// Checks everything the simulation relies on without checking it
+    /// again each step, so that a restored arena can neither panic nor
+    /// misbehave whatever the bytes said.
+    fn check(&self, config: &ArenaConfig) -> Result<(), String> {
+        let (w, h) = (config.world_width, config.world_height);
+        if self.pickups.len() != config.pickups as usize {
+            return Err(format!(
+                "saved arena has {} pickups, this one is configured with {}",
+                self.pickups.len(),
+                config.pickups
+            ));
+        }
+        if self.pickup_live.len() != self.pickups.len() {
+            return Err("saved arena's pickup list and live flags differ in length".into());
+        }
+        if let Some(&(x, y)) = self.pickups.iter().find(|&&(x, y)| x > w || y > h) {
+            return Err(format!(
+                "a saved pickup at ({x}, {y}) is outside the {w} × {h} field"
+            ));
+        }
+        if !self.players.windows(2).all(|p| p[0].id < p[1].id) {
+            return Err("saved players are not in strictly ascending id order".into());
+        }
+        for p in &self.players {
+            if p.x > w || p.y > h {
+                return Err(format!(
+                    "saved player {} at ({}, {}) is outside the {w} × {h} field",
+                    p.id, p.x, p.y
+                ));
+            }
+            // Movement adds a velocity to a u16 coordinate in i32, which
+            // is exact only while the velocity fits in ±u16::MAX.
+            let limit = i32::from(u16::MAX);
+            if p.vx.abs() > limit || p.vy.abs() > limit {
+                return Err(format!("saved player {} has an impossible velocity", p.id));
+            }
+        }
+        // Every pickup off the field waits exactly once, in respawn order.
+        let mut waiting = vec![false; self.pickups.len()];
+        for &(_, id) in &self.respawns {
+            let Some(slot) = waiting.get_mut(id as usize) else {
+                return Err(format!(
+                    "a saved respawn names pickup {id}, which does not exist"
+                ));
+            };
+            if *slot || self.pickup_live[id as usize] {
+                return Err(format!(
+                    "saved pickup {id} waits to respawn twice, or while live"
+                ));
+            }
+            *slot = true;
+        }
+        if waiting
+            .iter()
+            .zip(&self.pickup_live)
+            .any(|(&waits, &live)| !waits && !live)
+        {
+            return Err("a saved pickup is off the field with no respawn pending".into());
+        }
+        if !self.respawns.windows(2).all(|r| r[0].0 <= r[1].0) {
+            return Err("saved respawns are not in respawn order".into());
+        }
+        Ok(())
+    }
+}
+
+/// An arena configuration makes arenas: fresh ones seeded with the room's
+/// seed, or restored ones (whose generator state is saved, so the seed is
+/// not needed to continue them).
+impl GameFactory for ArenaConfig {
+    fn create(&self, room_seed: u64) -> Box<dyn Game> {
+        Box::new(Arena::new(self.clone(), room_seed))
+    }
+
+    fn restore(&self, _room_seed: u64, saved: &[u8]) -> Result<Box<dyn Game>, String> {
+        Ok(Box::new(Arena::restore(self.clone(), saved)?))
+    }
+}
+
 /// The per-step displacement for a stick deflection (`dx`, `dy`) at top
 /// speed `speed`: each axis scales linearly to ±`speed`, and the result is
 /// shortened if it is longer than `speed`, so diagonals are no faster than
@@ -438,6 +611,26 @@ impl Game for Arena {
     fn player(&self, player: PlayerId) -> Option<Entity> {
         self.find(player).map(|i| self.entities[i])
     }
+
+    fn save(&self) -> Vec<u8> {
+        let state = Saved {
+            tick: self.tick,
+            rng: self.rng.state,
+            players: self.players.clone(),
+            pickups: self.pickups.iter().map(|e| (e.x, e.y)).collect(),
+            pickup_live: self.pickup_live.clone(),
+            respawns: self.respawns.iter().copied().collect(),
+        };
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail, and these types have no serde
+        // errors, so an error would be a bug here, not bad input.
+        bincode::serde::encode_into_std_write(SAVE_VERSION, &mut out, config::standard())
+            .and_then(|_| {
+                bincode::serde::encode_into_std_write(&state, &mut out, config::standard())
+            })
+            .expect("encoding an arena into a Vec cannot fail");
+        out
+    }
 }
 
 #[cfg(test)]
@@ -521,6 +714,134 @@ mod tests {
         }
         assert_eq!(arena.tick(), 1000);
         history
+    }
+
+    /// Steps `arena` through `steps` of a script of joins, drops,
+    /// reconnects, leaves and changing inputs that depends only on the step
+    /// number, returning the entities and one player's view after each step.
+    fn drive(arena: &mut Arena, steps: std::ops::Range<u32>) -> Vec<(Vec<Entity>, Vec<u32>)> {
+        let mut history = Vec::new();
+        let mut inputs = Vec::new();
+        for step in steps {
+            match step % 97 {
+                10 => arena.drop_player(step % 13 + 1),
+                40 => arena.reconnect(step % 13 + 1),
+                60 => arena.join(100 + step),
+                80 => arena.leave(100 + step - 20),
+                _ => {}
+            }
+            inputs.clear();
+            for id in (1..=20u32).chain([100 + step - 1]) {
+                if (step + id) % 5 == 0 {
+                    let dx = ((step * 31 + id * 17) % 255) as i32 - 127;
+                    let dy = ((step * 13 + id * 29) % 255) as i32 - 127;
+                    inputs.push((id, input(dx as i8, dy as i8)));
+                }
+            }
+            arena.step(&inputs);
+            let mut view = Vec::new();
+            arena.view(7, &mut view);
+            history.push((arena.entities().to_vec(), view));
+        }
+        history
+    }
+
+    /// A crowded small field with a short respawn wait, so that within a
+    /// few hundred steps pickups are collected, wait and respawn.
+    fn busy() -> ArenaConfig {
+        ArenaConfig {
+            world_width: 600,
+            world_height: 600,
+            view_radius: 150,
+            pickups: 80,
+            pickup_respawn_ticks: 30,
+            ..ArenaConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_restored_arena_continues_exactly_as_the_original() {
+        let mut a = Arena::new(busy(), 11);
+        for id in 1..=20 {
+            a.join(id);
+        }
+        drive(&mut a, 0..500);
+        // The save must catch the state mid-flight for the comparison to
+        // mean anything: pickups waiting, players moving, one dropped.
+        assert!(!a.respawns.is_empty(), "pickups wait to respawn");
+        assert!(a.players.iter().any(|p| p.vx != 0 || p.vy != 0));
+        a.drop_player(3);
+        let saved = a.save();
+        let mut b = Arena::restore(busy(), &saved).expect("restores");
+        assert_eq!(b.tick(), a.tick());
+        assert_eq!(b.entities(), a.entities());
+        assert_eq!(b.save(), saved, "saving again gives the same bytes");
+        // Joins draw from the generator, respawns too: both continue alike.
+        let (after_a, after_b) = (drive(&mut a, 500..1500), drive(&mut b, 500..1500));
+        assert_eq!(after_a, after_b);
+        assert!(
+            after_a.last().unwrap().0.iter().any(|e| e.score > 3),
+            "the run scored"
+        );
+        assert_eq!(b.player(3).map(|e| e.kind), Some(EntityKind::Player));
+    }
+
+    #[test]
+    fn restore_refuses_bytes_that_do_not_fit() {
+        let mut arena = Arena::new(busy(), 5);
+        for id in [2, 4, 6] {
+            arena.join(id);
+        }
+        arena.step(&[]);
+        let good = arena.save();
+        let check = |config: ArenaConfig, bytes: &[u8], want: &str| {
+            let err = Arena::restore(config, bytes).expect_err("must be refused");
+            assert!(err.contains(want), "{err:?} lacks {want:?}");
+        };
+        check(busy(), b"", "no version");
+        check(busy(), &[2], "format version 2");
+        check(busy(), &good[..good.len() - 1], "malformed");
+        let mut trailing = good.clone();
+        trailing.push(0);
+        check(busy(), &trailing, "1 trailing bytes");
+        let fewer = ArenaConfig {
+            pickups: 79,
+            ..busy()
+        };
+        check(fewer, &good, "80 pickups");
+        let smaller = ArenaConfig {
+            world_width: 10,
+            world_height: 10,
+            ..busy()
+        };
+        check(smaller, &good, "outside the 10 × 10 field");
+        // States no arena could reach, which the simulation relies on never
+        // seeing: each is refused rather than trusted.
+        let tamper = |edit: &dyn Fn(&mut Saved)| {
+            let mut state: Saved = bincode::serde::decode_from_slice(&good[1..], save_config())
+                .unwrap()
+                .0;
+            edit(&mut state);
+            let mut bytes = vec![SAVE_VERSION as u8];
+            bincode::serde::encode_into_std_write(&state, &mut bytes, config::standard()).unwrap();
+            bytes
+        };
+        check(busy(), &tamper(&|s| s.players.swap(0, 1)), "ascending");
+        check(busy(), &tamper(&|s| s.players[0].vx = 70_000), "velocity");
+        check(busy(), &tamper(&|s| s.pickup_live[0] = false), "no respawn");
+        check(
+            busy(),
+            &tamper(&|s| s.respawns.push((9, 80))),
+            "does not exist",
+        );
+        check(
+            busy(),
+            &tamper(&|s| {
+                s.pickup_live.pop();
+            }),
+            "differ",
+        );
+        assert!(Arena::restore(busy(), &good).is_ok());
     }
 
     #[test]

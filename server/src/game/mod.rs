@@ -8,6 +8,11 @@
 //! clock, which keeps it deterministic and unit-testable; the network layer
 //! never learns what a pickup is.
 //!
+//! A game also saves itself as bytes ([`Game::save`]) and is rebuilt from
+//! them ([`GameFactory::restore`]), which is how a planned restart carries
+//! every room's world over to the next process (see `crate::state`). What
+//! the bytes hold is the game's business; the room stores them opaquely.
+//!
 //! [`arena`] is the built-in game; [`grid`] is the spatial index it uses for
 //! interest management.
 
@@ -62,9 +67,27 @@ pub trait Game: Send + 'static {
 
     /// The room is closing; release anything held outside the world.
     fn end(&mut self) {}
+
+    /// Everything that makes this world what it is, as bytes from which
+    /// [`GameFactory::restore`] rebuilds a world that continues exactly as
+    /// this one would: given the same calls afterwards, both produce the
+    /// same [`Game::entities`]. Called once, when the room stops for a
+    /// planned restart.
+    fn save(&self) -> Vec<u8>;
 }
 
-/// Makes the game of a new room. `room_seed` is derived from the server's
-/// seed and the room id, so a server started with the same seed replays the
-/// same worlds for the same inputs.
-pub type GameFactory = std::sync::Arc<dyn Fn(u64) -> Box<dyn Game> + Send + Sync>;
+/// Makes the game of each room: a fresh world for a new room, or a saved
+/// one for a room carried over a restart.
+pub trait GameFactory: Send + Sync + 'static {
+    /// A fresh world. `room_seed` is derived from the server's seed and the
+    /// room id, so a server started with the same seed replays the same
+    /// worlds for the same inputs.
+    fn create(&self, room_seed: u64) -> Box<dyn Game>;
+
+    /// Rebuilds a world from the bytes of [`Game::save`]; `room_seed` is
+    /// the seed the saved world was created with. The bytes come from a file
+    /// and are input like any other: bytes that do not describe a world
+    /// this factory can continue (corrupt, from another version, or not
+    /// fitting its configuration) must give an error, never a panic.
+    fn restore(&self, room_seed: u64, saved: &[u8]) -> Result<Box<dyn Game>, String>;
+}

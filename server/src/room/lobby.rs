@@ -10,20 +10,23 @@
 //! room), and only the lobby changes it, under its lock; a room is closed
 //! exactly when its occupancy reaches zero, so a join can never be sent to
 //! a room that is closing.
+//!
+//! Across a planned restart the lobby is where state gathers and where it
+//! comes back: rooms stopping at shutdown hand it their state
+//! (`Lobby::keep`), the server takes it all with the lobby's counters
+//! ([`Lobby::saved_state`]), and at the next start [`Lobby::restore`]
+//! reopens the rooms. Ids are never reused: the counters continue above
+//! every restored id.
 
-use super::{Room, RoomCmd, RoomHandle, RoomId, RoomSettings};
+use super::{Room, RoomCmd, RoomHandle, RoomId, RoomSettings, room_seed};
 use crate::game::PlayerId;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::state::{RoomState, SavedState};
 use protocol::{CloseCode, ResumeToken};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
-
-/// Commands waiting for a room beyond this are refused; a room answers a
-/// command in microseconds, so a full queue means the room is stuck.
-const ROOM_COMMAND_QUEUE: usize = 256;
 
 /// Places players in rooms and finds sessions by token.
 pub struct Lobby {
@@ -35,8 +38,12 @@ pub struct Lobby {
     metrics: Arc<Metrics>,
     /// Rooms are opened with this, and none open once it has fired.
     shutdown: Shutdown,
-    /// Player ids are unique across rooms for the life of the process.
+    /// Player ids are unique across rooms for the life of the process (and
+    /// across planned restarts, which carry the counter over).
     next_player: AtomicU32,
+    /// States of rooms that stopped at shutdown, waiting to be written to
+    /// the state file. Filled only when rooms save on shutdown.
+    saved: Mutex<Vec<RoomState>>,
 }
 
 #[derive(Default)]
@@ -103,6 +110,7 @@ impl Lobby {
             metrics,
             shutdown,
             next_player: AtomicU32::new(1),
+            saved: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,20 +141,14 @@ impl Lobby {
         };
         let id = inner.next_room;
         inner.next_room += 1;
-        let (ctrl_tx, ctrl_rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
-        let (input_tx, input_rx) = mpsc::channel(self.settings.input_queue);
-        let handle = RoomHandle {
+        let seed = room_seed(self.settings.seed, id);
+        let (room, handle) = Room::new(
             id,
-            ctrl: ctrl_tx,
-            inputs: input_tx,
-        };
-        let room = Room::new(
-            id,
+            seed,
+            self.settings.game.create(seed),
             self.clone(),
             self.settings.clone(),
             self.metrics.clone(),
-            ctrl_rx,
-            input_rx,
         );
         tokio::spawn(room.run(self.shutdown.clone(), done));
         inner.rooms.insert(
@@ -212,5 +214,123 @@ impl Lobby {
     /// Number of open rooms.
     pub fn room_count(&self) -> usize {
         self.lock().rooms.len()
+    }
+
+    /// Takes the state of a room that is stopping at shutdown, to be
+    /// written to the state file.
+    pub(crate) fn keep(&self, room: RoomState) {
+        self.saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(room);
+    }
+
+    /// Everything to write to the state file: the counters and the rooms
+    /// handed in by `Lobby::keep` (taken, in id order). Called once every
+    /// room has stopped.
+    pub fn saved_state(&self, saved_at_unix_ms: u64) -> SavedState {
+        let mut rooms = std::mem::take(&mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()));
+        rooms.sort_unstable_by_key(|r| r.id);
+        SavedState {
+            saved_at_unix_ms,
+            next_player: self.next_player.load(Relaxed),
+            next_room: self.lock().next_room,
+            rooms,
+        }
+    }
+
+    /// Reopens the rooms of a state file in a fresh lobby, before the
+    /// server accepts any connection: each room gets its restored game and
+    /// its tick, each session its token, and every player waits, dropped, a
+    /// whole grace period from now for its client to resume. A room whose
+    /// game cannot be restored is skipped, and so is anything that would
+    /// clash with what is already restored (a repeated room id, player id
+    /// or token), each with an error in the log. Returns the number of
+    /// sessions restored.
+    pub fn restore(self: &Arc<Self>, saved: SavedState) -> usize {
+        let mut room_ids = HashSet::new();
+        let mut players = HashSet::new();
+        let mut tokens = HashSet::new();
+        let mut next_room = saved.next_room;
+        let mut next_player = saved.next_player;
+        // Games are rebuilt outside the lock, which is meant for a few map
+        // operations at a time; the rooms are registered under it at once.
+        let mut ready = Vec::new();
+        for state in saved.rooms {
+            if !room_ids.insert(state.id) {
+                tracing::error!(room = state.id, "state file repeats a room: skipped");
+                continue;
+            }
+            let Some(done) = self.shutdown.guard() else {
+                break;
+            };
+            let game = match self.settings.game.restore(state.seed, &state.game) {
+                Ok(game) => game,
+                Err(cause) => {
+                    tracing::error!(room = state.id, %cause, sessions = state.sessions.len(),
+                        "room could not be restored: its sessions are lost");
+                    continue;
+                }
+            };
+            let (mut room, handle) = Room::new(
+                state.id,
+                state.seed,
+                game,
+                self.clone(),
+                self.settings.clone(),
+                self.metrics.clone(),
+            );
+            room.set_tick(state.tick);
+            let mut room_tokens = Vec::with_capacity(state.sessions.len());
+            for session in &state.sessions {
+                let fresh = players.insert(session.player) && tokens.insert(session.token);
+                if !fresh || !room.restore_session(session) {
+                    tracing::error!(
+                        room = state.id,
+                        player = session.player,
+                        "state file has a session its room cannot take: skipped"
+                    );
+                    continue;
+                }
+                room_tokens.push((session.token, session.player));
+                next_player = next_player.max(session.player.saturating_add(1));
+            }
+            if room_tokens.is_empty() {
+                // Nothing would ever resume the room or close it.
+                continue;
+            }
+            next_room = next_room.max(state.id.saturating_add(1));
+            tracing::info!(
+                room = state.id,
+                players = room_tokens.len(),
+                tick = state.tick,
+                "room restored"
+            );
+            ready.push((room, handle, done, room_tokens));
+        }
+
+        let mut restored = 0;
+        let mut inner = self.lock();
+        inner.next_room = inner.next_room.max(next_room);
+        self.next_player.fetch_max(next_player, Relaxed);
+        let mut rooms = Vec::with_capacity(ready.len());
+        for (room, handle, done, room_tokens) in ready {
+            let id = handle.id;
+            for (token, player) in &room_tokens {
+                inner.sessions.insert(*token, (id, *player));
+            }
+            let occupancy = room_tokens.len() as u32;
+            inner.rooms.insert(id, Entry { handle, occupancy });
+            restored += room_tokens.len();
+            rooms.push((room, done));
+        }
+        drop(inner);
+        self.metrics.rooms.fetch_add(rooms.len() as i64, Relaxed);
+        // Started only once registered: a room that expires its last
+        // session releases its place, which needs its entry.
+        for (room, done) in rooms {
+            tokio::spawn(room.run(self.shutdown.clone(), done));
+        }
+        restored
     }
 }

@@ -15,6 +15,11 @@
 //! share one buffer, and each goes to its mailbox. Writing to sockets is
 //! the connection tasks' job, spread over the runtime's worker threads;
 //! the room never waits for a socket.
+//!
+//! At shutdown with a state file configured, a room hands its state (world,
+//! tick, sessions) to the lobby as it stops; at the next start the lobby
+//! reopens it from that state with every player dropped, waiting to be
+//! resumed (see `crate::state`).
 
 pub mod clock;
 pub mod fanout;
@@ -24,6 +29,7 @@ pub mod mailbox;
 use crate::game::{Game, GameFactory, PlayerId};
 use crate::metrics::Metrics;
 use crate::shutdown::{DoneGuard, Shutdown};
+use crate::state::{RoomState, SessionState};
 use clock::{Due, TickClock};
 use fanout::SnapshotBuilder;
 use lobby::{Lobby, Reservation};
@@ -35,8 +41,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Identifies a room for the life of the process.
+/// Identifies a room for the life of the process, and across planned
+/// restarts.
 pub type RoomId = u32;
+
+/// Commands waiting for a room beyond this are refused; a room answers a
+/// command in microseconds, so a full queue means the room is stuck.
+const ROOM_COMMAND_QUEUE: usize = 256;
 
 /// Identifies one WebSocket connection for the life of the process, so that
 /// a room can tell a resumed session's new connection from its old one.
@@ -61,10 +72,13 @@ pub struct RoomSettings {
     pub input_queue: usize,
     /// Server-wide seed; each room's game is seeded from it and the room id.
     pub seed: u64,
-    /// Makes each room's game.
-    pub game: GameFactory,
+    /// Makes each room's game, fresh or restored.
+    pub game: Arc<dyn GameFactory>,
     /// World facts announced in `Welcome`: width, height, view radius.
     pub world: (u16, u16, u16),
+    /// Whether rooms hand their state to the lobby when they stop at
+    /// shutdown (true when a state file is configured).
+    pub save_on_shutdown: bool,
 }
 
 /// How connections reach a room.
@@ -197,6 +211,8 @@ struct Session {
 
 pub(crate) struct Room {
     id: RoomId,
+    /// The seed the game was created with, saved with the room.
+    seed: u64,
     game: Box<dyn Game>,
     sessions: HashMap<PlayerId, Session>,
     lobby: Arc<Lobby>,
@@ -217,17 +233,26 @@ pub(crate) struct Room {
 }
 
 impl Room {
+    /// A room around `game` (made with `seed`) with no sessions yet, and
+    /// the handle that reaches it.
     pub(crate) fn new(
         id: RoomId,
+        seed: u64,
+        game: Box<dyn Game>,
         lobby: Arc<Lobby>,
         settings: Arc<RoomSettings>,
         metrics: Arc<Metrics>,
-        ctrl_rx: mpsc::Receiver<RoomCmd>,
-        input_rx: mpsc::Receiver<RoomInput>,
-    ) -> Self {
-        let game = (settings.game)(room_seed(settings.seed, id));
-        Self {
+    ) -> (Self, RoomHandle) {
+        let (ctrl_tx, ctrl_rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
+        let (input_tx, input_rx) = mpsc::channel(settings.input_queue);
+        let handle = RoomHandle {
             id,
+            ctrl: ctrl_tx,
+            inputs: input_tx,
+        };
+        let room = Self {
+            id,
+            seed,
             game,
             sessions: HashMap::new(),
             lobby,
@@ -240,6 +265,58 @@ impl Room {
             builder: SnapshotBuilder::default(),
             inputs: Vec::new(),
             expired: Vec::new(),
+        };
+        (room, handle)
+    }
+
+    /// Continues the tick count of a restored room.
+    pub(crate) fn set_tick(&mut self, tick: u32) {
+        self.tick = tick;
+    }
+
+    /// Adds a session carried over a restart: the player, which the restored
+    /// game must hold, is dropped and waits a whole grace period from now
+    /// for its client to resume. Returns false, adding nothing, if the game
+    /// does not hold the player or the room already has it.
+    pub(crate) fn restore_session(&mut self, saved: &SessionState) -> bool {
+        if self.game.player(saved.player).is_none() || self.sessions.contains_key(&saved.player) {
+            return false;
+        }
+        self.game.drop_player(saved.player);
+        self.sessions.insert(
+            saved.player,
+            Session {
+                token: saved.token,
+                link: None,
+                ack: saved.ack,
+                dropped_at: Some(Instant::now()),
+            },
+        );
+        self.metrics.players.fetch_add(1, Relaxed);
+        self.metrics.players_dropped.fetch_add(1, Relaxed);
+        true
+    }
+
+    /// The room as it stands, for the state file.
+    fn state(&self) -> RoomState {
+        let mut sessions: Vec<SessionState> = self
+            .sessions
+            .iter()
+            .map(|(&player, s)| SessionState {
+                player,
+                token: s.token,
+                ack: s.ack,
+                connected: s.link.is_some(),
+            })
+            .collect();
+        // Map order is random; a sorted file is easier to compare and debug.
+        sessions.sort_unstable_by_key(|s| s.player);
+        RoomState {
+            id: self.id,
+            seed: self.seed,
+            tick: self.tick,
+            game: self.game.save(),
+            sessions,
         }
     }
 
@@ -259,6 +336,17 @@ impl Room {
                     None => break,
                 },
             }
+        }
+        // Saved before `_done` drops, so the state is with the lobby by the
+        // time shutdown completes and the server writes the file. Only a
+        // planned stop saves: a room that emptied has nothing to keep, and
+        // one whose controller vanished (the server was dropped without
+        // shutting down) was not asked to stop.
+        if self.settings.save_on_shutdown
+            && shutdown.is_shutting_down()
+            && !self.sessions.is_empty()
+        {
+            self.lobby.keep(self.state());
         }
         self.end();
     }

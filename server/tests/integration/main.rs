@@ -8,4 +8,5 @@ mod abuse;
 mod echo;
 mod http;
 mod lifecycle;
+mod restart;
 mod sessions;
