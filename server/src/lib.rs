@@ -30,7 +30,6 @@ use room::lobby::Lobby;
 use shutdown::ShutdownController;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use tokio::net::TcpListener;
 
 /// Inputs one player may have queued in its room per tick on average: the
@@ -90,15 +89,12 @@ impl Server {
             world: (config.world_width, config.world_height, config.view_radius),
         });
         let lobby = Lobby::new(settings, metrics.clone(), controller.handle());
-        let shared = Arc::new(net::Shared {
+        let shared = Arc::new(net::Shared::new(
             config,
             lobby,
             metrics,
-            shutdown: controller.handle(),
-            next_conn: AtomicU64::new(1),
-            admitted: AtomicUsize::new(0),
-            refusing: AtomicUsize::new(0),
-        });
+            controller.handle(),
+        )?);
         Ok(Self {
             listener,
             shared,
