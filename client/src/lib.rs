@@ -24,23 +24,30 @@ use std::future::Future;
 use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, Chain};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Mutex;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// The read side: bytes hyper read past the upgrade response (if any),
-/// then the socket.
-type ReadSide = Chain<Cursor<Bytes>, OwnedReadHalf>;
+/// then the socket (plain TCP or TLS). Boxed so that both kinds of stream
+/// give one connection type; a virtual call per read is noise next to the
+/// system call it wraps.
+type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
+type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 type WsRead = WebSocketRead<ReadSide>;
-type WsWrite = WebSocketWrite<OwnedWriteHalf>;
+type WsWrite = WebSocketWrite<WriteSide>;
 
 /// Everything that can go wrong on the client side.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL is not `ws://host:port/path`.
-    #[error("bad url {0:?}: expected ws://host:port/path")]
+    /// The URL is not `ws://host:port/path` or `wss://host:port/path`.
+    #[error("bad url {0:?}: expected ws://host:port/path or wss://host:port/path")]
     BadUrl(String),
+    /// TLS could not be set up or the handshake failed.
+    #[error("tls: {0}")]
+    Tls(String),
     /// TCP connect failed.
     #[error("connect failed: {0}")]
     Connect(#[from] std::io::Error),
@@ -82,23 +89,57 @@ pub enum Event {
 pub struct ConnectOptions {
     /// `Origin` header to send, as a browser would.
     pub origin: Option<String>,
+    /// TLS settings for `wss://`; by default the Mozilla root certificates
+    /// are not bundled, so give a configuration that trusts the server's
+    /// certificate (see [`tls_config_trusting`]).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Socket receive buffer size (`SO_RCVBUF`), to play a client with
+    /// little buffering, such as a slow mobile one; the system default
+    /// when `None`.
+    pub recv_buffer: Option<u32>,
+}
+
+/// A TLS client configuration that trusts the certificates in `pem` (for a
+/// self-signed or private-CA server certificate).
+pub fn tls_config_trusting(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, ClientError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| ClientError::Tls(e.to_string()))?;
+        roots
+            .add(cert)
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Where a `ws://` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WsUrl {
-    /// `host:port` to connect to (port defaults to 80).
+    /// `host:port` to connect to (port defaults to 80, or 443 for `wss://`).
     pub authority: String,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// `wss://`: TLS.
+    pub tls: bool,
 }
 
 impl WsUrl {
-    /// Parses `ws://host[:port][/path]`.
+    /// Parses `ws://host[:port][/path]` or `wss://…`.
     pub fn parse(url: &str) -> Result<Self, ClientError> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| ClientError::BadUrl(url.to_owned()))?;
+        let (rest, tls) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => return Err(ClientError::BadUrl(url.to_owned())),
+        };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -111,12 +152,22 @@ impl WsUrl {
         }) {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if tls { 443 } else { 80 })
         };
         Ok(Self {
             authority,
             path: path.to_owned(),
+            tls,
         })
+    }
+
+    /// The host name, without port or IPv6 brackets (for TLS server names).
+    pub fn host(&self) -> &str {
+        let host = self
+            .authority
+            .rsplit_once(':')
+            .map_or(self.authority.as_str(), |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
     }
 }
 
@@ -141,7 +192,22 @@ pub async fn connect(url: &str) -> Result<Connection, ClientError> {
 /// Opens a WebSocket to `url` with extra options.
 pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connection, ClientError> {
     let url = WsUrl::parse(url)?;
-    let tcp = TcpStream::connect(&url.authority).await?;
+    let tcp = match options.recv_buffer {
+        None => TcpStream::connect(&url.authority).await?,
+        Some(size) => {
+            let addr = tokio::net::lookup_host(&url.authority)
+                .await?
+                .next()
+                .ok_or_else(|| ClientError::BadUrl(url.authority.clone()))?;
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.set_recv_buffer_size(size)?;
+            socket.connect(addr).await?
+        }
+    };
     // Inputs are tiny and latency-sensitive; Nagle would hold them back.
     tcp.set_nodelay(true)?;
     let mut req = hyper::Request::builder()
@@ -161,22 +227,58 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connect
     let req = req
         .body(Empty::<Bytes>::new())
         .map_err(|e| ClientError::BadUrl(e.to_string()))?;
-    let (ws, _response) = fastwebsockets::handshake::client(&SpawnExecutor, req, tcp).await?;
-    // Take the socket back from hyper and split it into owned halves: no
-    // boxed I/O and no lock between the halves on every read and write,
-    // which matters when one process runs thousands of connections.
-    let parts = ws
-        .into_inner()
-        .into_inner()
-        .downcast::<TokioIo<TcpStream>>()
-        .map_err(|_| ClientError::Unexpected("the upgraded stream is not the TCP socket".into()))?;
-    let (read, write) = parts.io.into_inner().into_split();
-    // Copied: the slice would otherwise pin hyper's whole read buffer (8 KiB
-    // or more) for the life of the connection.
-    let read = Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
+    let (read, write): (ReadSide, WriteSide) = if url.tls {
+        let config = options
+            .tls
+            .clone()
+            .ok_or_else(|| ClientError::Tls("wss:// needs ConnectOptions::tls".into()))?;
+        let name = rustls_pki_types::ServerName::try_from(url.host().to_owned())
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let tls = TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        let (ws, _response) = fastwebsockets::handshake::client(&SpawnExecutor, req, tls).await?;
+        let parts = ws
+            .into_inner()
+            .into_inner()
+            .downcast::<TokioIo<TlsStream<TcpStream>>>()
+            .map_err(|_| {
+                ClientError::Unexpected("the upgraded stream is not the TLS stream".into())
+            })?;
+        let (read, write) = tokio::io::split(parts.io.into_inner());
+        (
+            Box::new(leftover(&parts.read_buf).chain(read)),
+            Box::new(write),
+        )
+    } else {
+        let (ws, _response) = fastwebsockets::handshake::client(&SpawnExecutor, req, tcp).await?;
+        // Take the socket back from hyper and split it into owned halves: no
+        // lock between the halves on every read and write, which matters
+        // when one process runs thousands of connections.
+        let parts = ws
+            .into_inner()
+            .into_inner()
+            .downcast::<TokioIo<TcpStream>>()
+            .map_err(|_| {
+                ClientError::Unexpected("the upgraded stream is not the TCP socket".into())
+            })?;
+        let (read, write) = parts.io.into_inner().into_split();
+        (
+            Box::new(leftover(&parts.read_buf).chain(read)),
+            Box::new(write),
+        )
+    };
     let (read, write) =
         fastwebsockets::after_handshake_split(read, write, fastwebsockets::Role::Client);
     Ok(Connection::from_halves(read, write))
+}
+
+/// The bytes hyper read past the upgrade response, to be read first. Copied:
+/// the slice would otherwise pin hyper's whole read buffer (8 KiB or more)
+/// for the life of the connection.
+fn leftover(read_buf: &Bytes) -> Cursor<Bytes> {
+    Cursor::new(Bytes::copy_from_slice(read_buf))
 }
 
 /// A WebSocket connection to the game server.
@@ -431,7 +533,8 @@ mod tests {
                 WsUrl::parse(url).unwrap(),
                 WsUrl {
                     authority: authority.into(),
-                    path: path.into()
+                    path: path.into(),
+                    tls: url.starts_with("wss:"),
                 },
                 "{url}"
             );
@@ -440,6 +543,12 @@ mod tests {
         check("ws://example.com/ws?x=1", "example.com:80", "/ws?x=1");
         check("ws://localhost:9", "localhost:9", "/");
         check("ws://[::1]:7000/ws", "[::1]:7000", "/ws");
+        check("wss://game.example/ws", "game.example:443", "/ws");
+        assert_eq!(WsUrl::parse("wss://[::1]:9/ws").unwrap().host(), "::1");
+        assert_eq!(
+            WsUrl::parse("wss://a.example:9/ws").unwrap().host(),
+            "a.example"
+        );
         assert!(WsUrl::parse("http://x/ws").is_err());
         assert!(WsUrl::parse("ws:///ws").is_err());
     }

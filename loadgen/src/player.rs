@@ -273,6 +273,7 @@ fn connect_error_kind(e: &ClientError) -> String {
         ClientError::WebSocket(_) => "handshake_failed".into(),
         ClientError::Decode(_) | ClientError::Unexpected(_) => "protocol_error".into(),
         ClientError::BadUrl(_) => "bad_url".into(),
+        ClientError::Tls(_) => "tls_failed".into(),
     }
 }
 

@@ -115,6 +115,14 @@ pub struct Config {
               .range(1..=MAX_MESSAGE_SIZE_LIMIT as u64))]
     pub max_message_size: usize,
 
+    /// Kernel send buffer of each connection in bytes (0: the system's
+    /// autotuning, up to several megabytes). Snapshots are latest-wins, so
+    /// a deep kernel buffer only queues stale ones for a slow client and
+    /// costs memory; 64 KiB holds seconds of snapshots and lets a stuck
+    /// client be noticed within --slow-timeout.
+    #[arg(long, env = "GAME_SEND_BUFFER", default_value_t = 64 * 1024)]
+    pub send_buffer: usize,
+
     /// Most concurrent TCP connections from one IP address (0: no limit).
     /// Connections past it are closed at accept, before any HTTP is read.
     /// Off by default because the default listen address is loopback; set

@@ -35,7 +35,7 @@ use shutdown::ShutdownController;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
@@ -113,15 +113,12 @@ impl Server {
                 .sessions_restored
                 .fetch_add(restored as u64, Relaxed);
         }
-        let shared = Arc::new(net::Shared {
+        let shared = Arc::new(net::Shared::new(
             config,
             lobby,
             metrics,
-            shutdown: controller.handle(),
-            next_conn: AtomicU64::new(1),
-            admitted: AtomicUsize::new(0),
-            refusing: AtomicUsize::new(0),
-        });
+            controller.handle(),
+        )?);
         Ok(Self {
             listener,
             shared,

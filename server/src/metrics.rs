@@ -89,6 +89,11 @@ pub struct Metrics {
     pub connections_total: AtomicU64,
     /// Upgrades refused because the server was at `--max-connections`.
     pub connections_refused: AtomicU64,
+    /// TCP connections closed at accept: their address was at
+    /// `--max-connections-per-ip`.
+    pub connections_refused_per_ip: AtomicU64,
+    /// Upgrades refused with 403: their Origin is not allowed.
+    pub origins_refused: AtomicU64,
     /// Players in all rooms, dropped ones waiting to resume included.
     pub players: AtomicI64,
     /// Players whose connection dropped and who wait to resume.
@@ -183,6 +188,18 @@ impl Metrics {
             "game_connections_refused_total",
             "Upgrades refused at the connection limit.",
             &self.connections_refused,
+        );
+        counter(
+            &mut out,
+            "game_connections_refused_per_ip_total",
+            "TCP connections closed at accept: their address was at its cap.",
+            &self.connections_refused_per_ip,
+        );
+        counter(
+            &mut out,
+            "game_origins_refused_total",
+            "Upgrades refused with 403 for a disallowed Origin.",
+            &self.origins_refused,
         );
         gauge(
             &mut out,

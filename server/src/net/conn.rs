@@ -93,6 +93,9 @@ enum Ending {
     ClientClosed(u16),
     /// The transport ended without a close handshake.
     Gone,
+    /// We dropped a client whose socket accepted nothing for the whole
+    /// slow timeout: too slow, but no close frame could be sent.
+    Stuck,
 }
 
 /// Requests from the reader to the writer.
@@ -605,7 +608,7 @@ impl Conn {
         let leave = match &ending {
             Ending::ClientClosed(code) => *code == CloseCode::Normal.code(),
             Ending::Close(code, _) => code.retry() == Retry::Stop,
-            Ending::Gone => false,
+            Ending::Gone | Ending::Stuck => false,
         };
         room.disconnected(player, self.id, leave).await;
         tracing::debug!(player, ?ending, leave, "session ended");
@@ -721,6 +724,8 @@ impl Conn {
         match ending {
             Ending::Close(code, _) => m.record_close(CloseInitiator::Server, code.code()),
             Ending::ClientClosed(code) => m.record_close(CloseInitiator::Client, *code),
+            // Counted as a too-slow close by us, though no frame carried it.
+            Ending::Stuck => m.record_close(CloseInitiator::Server, CloseCode::TooSlow.code()),
             Ending::Gone => {
                 m.closes_abnormal.fetch_add(1, Relaxed);
             }
@@ -968,7 +973,8 @@ impl<W: WriteIo> Writer<'_, W> {
                         send_close(self.wr, code.code(), &reason).await;
                         return Ending::Close(code, reason);
                     }
-                    ToWriter::Ended(Ending::Gone) => return Ending::Gone,
+                    // The reader never reports `Stuck`: only the writer sees it.
+                    ToWriter::Ended(ending @ (Ending::Gone | Ending::Stuck)) => return ending,
                 };
                 if written.is_err() {
                     return Ending::Gone;
@@ -983,12 +989,7 @@ impl<W: WriteIo> Writer<'_, W> {
                         // The socket accepted nothing for the whole slow
                         // timeout. A frame may be half written, so no close
                         // frame can follow: drop the connection.
-                        Err(_) => {
-                            self.shared
-                                .metrics
-                                .record_close(CloseInitiator::Server, CloseCode::TooSlow.code());
-                            return Ending::Gone;
-                        }
+                        Err(_) => return Ending::Stuck,
                     }
                 }
                 Delivery::Empty => {}

@@ -2,13 +2,19 @@
 //! WebSocket upgrade.
 //!
 //! One port serves everything: `/ws` upgrades to a game session (handed to
-//! [`conn`]), `/healthz` and `/metrics` answer operators, and `/` serves the
-//! browser game embedded in the binary. Connections are admitted against
-//! `--max-connections` before the upgrade completes. Not for game rules or
-//! room placement: a session is handed to the lobby by [`conn`].
+//! [`conn`]), `/healthz` and `/metrics` answer operators, `/` serves the
+//! browser game embedded in the binary, and `/echo` (when enabled) serves
+//! conformance tests. Over TLS when configured ([`tls`]).
+//!
+//! The door is guarded in layers, cheapest first: a per-IP connection cap
+//! at accept, before any byte is read; a deadline and a size cap on the
+//! HTTP request head (slow-loris clients are cut off); the Origin check and
+//! `--max-connections` at the upgrade. Not for game rules or room
+//! placement: a session is handed to the lobby by [`conn`].
 
 pub mod conn;
 pub mod limit;
+pub mod tls;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -23,13 +29,15 @@ use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use protocol::CloseCode;
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 /// Upgrades accepted only to be closed with 4006 ("server full"), at most
 /// this many at once; past it, upgrades get a plain 503. The close code
@@ -57,6 +65,73 @@ pub(crate) struct Shared {
     pub admitted: AtomicUsize,
     /// Upgrades being refused right now.
     pub refusing: AtomicUsize,
+    /// Open TCP connections by client address, for the per-IP cap.
+    pub per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// TLS, when configured.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl Shared {
+    /// State for a server with this configuration; fails if the TLS files
+    /// cannot be used.
+    pub fn new(
+        config: Config,
+        lobby: Arc<Lobby>,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> std::io::Result<Self> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        Ok(Self {
+            config,
+            lobby,
+            metrics,
+            shutdown,
+            next_conn: AtomicU64::new(1),
+            admitted: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+            tls,
+        })
+    }
+
+    /// Counts a new connection from `ip` against `--max-connections-per-ip`;
+    /// `None` when the address is at its cap.
+    fn admit_ip(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
+        let cap = self.config.max_connections_per_ip;
+        let mut counts = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_default();
+        if cap > 0 && *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(IpPermit {
+            shared: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One open connection from an address, given back on drop. Shared (in an
+/// `Arc`) by an HTTP connection and any WebSocket upgraded from it, so the
+/// count covers both.
+pub(crate) struct IpPermit {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for IpPermit {
+    fn drop(&mut self) {
+        let mut counts = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Accepts connections until `shutdown` completes.
@@ -72,9 +147,15 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((tcp, peer)) => {
                     let Some(done) = shared.shutdown.guard() else { break };
+                    let Some(permit) = shared.admit_ip(peer.ip()) else {
+                        // Dropping the socket closes it before any byte of
+                        // HTTP is read: the cheapest refusal there is.
+                        shared.metrics.connections_refused_per_ip.fetch_add(1, Relaxed);
+                        continue;
+                    };
                     let shared = shared.clone();
                     tokio::spawn(async move {
-                        serve_http(tcp, peer, shared).await;
+                        serve_tcp(tcp, peer, shared, Arc::new(permit)).await;
                         drop(done);
                     });
                 }
@@ -87,17 +168,45 @@ pub(crate) async fn accept_loop(
     }
 }
 
-async fn serve_http(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn serve_tcp(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, permit: Arc<IpPermit>) {
     // Snapshots and pongs are small and latency-bound; Nagle would batch
     // them behind a 40 ms delayed ACK.
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(cause = %e, %peer, "set_nodelay failed");
     }
+    if shared.config.send_buffer > 0 {
+        if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.config.send_buffer)
+        {
+            tracing::debug!(cause = %e, %peer, "setting the send buffer failed");
+        }
+    }
+    match shared.tls.clone() {
+        None => serve_http(tcp, peer, shared, permit).await,
+        Some(acceptor) => {
+            // The TLS handshake shares the request-head deadline, so a
+            // client that stalls it is cut off like a slow-loris one.
+            match tokio::time::timeout(shared.config.header_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => serve_http(stream, peer, shared, permit).await,
+                Ok(Err(e)) => tracing::debug!(cause = %e, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(io: S, peer: SocketAddr, shared: Arc<Shared>, permit: Arc<IpPermit>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut shutdown = shared.shutdown.clone();
     let service_shared = shared.clone();
-    let service = hyper::service::service_fn(move |req| route(req, service_shared.clone()));
+    let service =
+        hyper::service::service_fn(move |req| route(req, service_shared.clone(), permit.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(tcp), service)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout)
+        .max_buf_size(shared.config.max_header_bytes)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
@@ -129,6 +238,7 @@ fn text(
 async fn route(
     mut req: Request<Incoming>,
     shared: Arc<Shared>,
+    permit: Arc<IpPermit>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let plain = "text/plain; charset=utf-8";
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -140,12 +250,12 @@ async fn route(
     }
     let response = match req.uri().path() {
         "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => {
-            upgrade(&mut req, &shared, SessionKind::Game)
+            upgrade(&mut req, &shared, SessionKind::Game, permit)
         }
         "/echo"
             if shared.config.echo_route && fastwebsockets::upgrade::is_upgrade_request(&req) =>
         {
-            upgrade(&mut req, &shared, SessionKind::Echo)
+            upgrade(&mut req, &shared, SessionKind::Echo, permit)
         }
         "/ws" => text(
             StatusCode::UPGRADE_REQUIRED,
@@ -174,8 +284,13 @@ fn upgrade(
     req: &mut Request<Incoming>,
     shared: &Arc<Shared>,
     kind: SessionKind,
+    ip_permit: Arc<IpPermit>,
 ) -> Response<Full<Bytes>> {
     let plain = "text/plain; charset=utf-8";
+    if !origin_allowed(req, &shared.config.allowed_origins) {
+        shared.metrics.origins_refused.fetch_add(1, Relaxed);
+        return text(StatusCode::FORBIDDEN, plain, "origin not allowed\n");
+    }
     let Some(done) = shared.shutdown.guard() else {
         return text(StatusCode::SERVICE_UNAVAILABLE, plain, "shutting down\n");
     };
@@ -204,6 +319,8 @@ fn upgrade(
     let shared = shared.clone();
     tokio::spawn(async move {
         let _permit = permit;
+        // The address keeps counting against its cap while the session runs.
+        let _ip_permit = ip_permit;
         match upgrade.await {
             Ok(ws) => {
                 let refuse = match _permit {
@@ -224,6 +341,26 @@ fn upgrade(
         drop(done);
     });
     response.map(|_| Full::new(Bytes::new()))
+}
+
+/// Whether an upgrade may proceed under `--allowed-origin`: always when no
+/// origin is configured or the request carries no Origin (non-browser
+/// clients); otherwise only for a listed origin. Origins compare without
+/// case and without a trailing slash, as browsers serialise them.
+fn origin_allowed<B>(req: &Request<B>, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let Some(origin) = req.headers().get(hyper::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    allowed
+        .iter()
+        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 /// Hands an upgraded connection to [`conn::serve`]. A plain TCP connection
@@ -268,5 +405,37 @@ impl Drop for Permit {
             Permit::Admitted(s) => s.admitted.fetch_sub(1, Relaxed),
             Permit::Refusing(s) => s.refusing.fetch_sub(1, Relaxed),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(origin: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().uri("/ws");
+        if let Some(o) = origin {
+            b = b.header(hyper::header::ORIGIN, o);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_configured() {
+        let allowed = vec![
+            "https://Game.example".to_owned(),
+            "http://localhost:8080/".to_owned(),
+        ];
+        let check = |origin: Option<&str>, list: &[String]| origin_allowed(&request(origin), list);
+        assert!(
+            check(Some("https://evil.example"), &[]),
+            "no list: everything"
+        );
+        assert!(check(Some("https://game.example"), &allowed));
+        assert!(check(Some("http://localhost:8080"), &allowed));
+        assert!(check(None, &allowed), "non-browser clients send no Origin");
+        assert!(!check(Some("https://evil.example"), &allowed));
+        assert!(!check(Some("https://game.example.evil"), &allowed));
+        assert!(!check(Some("null"), &allowed), "sandboxed pages send null");
     }
 }

@@ -2,19 +2,10 @@
 //! players around it keep playing.
 
 use crate::common::*;
-use client::{ClientError, Connection};
+use client::ClientError;
 use fastwebsockets::{Frame, OpCode, Payload};
 use protocol::{ClientMsg, Input};
 use std::time::{Duration, Instant};
-
-/// A player that keeps sending inputs and checks each is acked; proves the
-/// server kept serving others while a test misbehaved next to it.
-async fn still_playing(conn: &mut Connection, seq: &mut u32) {
-    *seq += 1;
-    let want = *seq;
-    input(conn, want, 10, 0).await;
-    snapshot_where(conn, "bystander's input acked", |s| s.ack == want).await;
-}
 
 #[tokio::test]
 async fn bad_frames_get_their_close_codes_while_others_keep_playing() {

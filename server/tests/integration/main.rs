@@ -6,6 +6,8 @@ mod common;
 
 mod abuse;
 mod echo;
+mod hardening;
+mod hostile;
 mod http;
 mod lifecycle;
 mod restart;

@@ -200,3 +200,12 @@ pub async fn close_code(conn: &mut Connection) -> u16 {
     })
     .await
 }
+
+/// A player that keeps sending inputs and checks each is acked; proves the
+/// server kept serving others while a test misbehaved next to it.
+pub async fn still_playing(conn: &mut Connection, seq: &mut u32) {
+    *seq += 1;
+    let want = *seq;
+    input(conn, want, 10, 0).await;
+    snapshot_where(conn, "bystander's input acked", |s| s.ack == want).await;
+}
