@@ -170,9 +170,12 @@ pub struct Config {
     #[arg(long, env = "GAME_ECHO_ROUTE")]
     pub echo_route: bool,
 
-    /// Where to save rooms, players and live resume tokens on SIGTERM, and
+    /// Where to save rooms, players and live resume tokens on SIGTERM or
+    /// SIGINT (clients are then closed with 1012, "service restart"), and
     /// to restore them from at start, so that a planned restart loses no
-    /// session that comes back within its grace period.
+    /// session that comes back within --resume-grace, counted from the
+    /// restart. A restored file is renamed <file>.restored, an unreadable
+    /// one <file>.corrupt. A crash (SIGKILL) saves nothing.
     #[arg(long, env = "GAME_STATE_FILE")]
     pub state_file: Option<std::path::PathBuf>,
 

@@ -62,17 +62,23 @@ fn main() -> anyhow::Result<()> {
         runtime.worker_threads(usize::from(n));
     }
     let runtime = runtime.build()?;
-    runtime.block_on(async {
-        let server = Server::bind(config.clone()).await?;
-        tracing::info!(
-            tick_hz = config.tick_hz,
-            room_capacity = config.room_capacity,
-            "game server starting: open http://{}/ to play",
-            server.local_addr()
-        );
-        server.run(shutdown_signal()).await;
-        anyhow::Ok(())
-    })?;
+    runtime
+        .block_on(async {
+            let server = Server::bind(config.clone()).await?;
+            tracing::info!(
+                tick_hz = config.tick_hz,
+                room_capacity = config.room_capacity,
+                "game server starting: open http://{}/ to play",
+                server.local_addr()
+            );
+            anyhow::Ok(server.run(shutdown_signal()).await)
+        })
+        .and_then(|clean| {
+            // A task left running or state not saved: say so to whatever
+            // supervises the process (systemd, a deploy script).
+            anyhow::ensure!(clean, "shutdown was not clean: see the log above");
+            Ok(())
+        })?;
     tracing::info!("bye");
     Ok(())
 }

@@ -6,106 +6,15 @@
 //! (set aside), and a crash (nothing saved).
 
 use crate::common::*;
-use client::{ClientError, Connection};
-use protocol::{Entity, EntityKind, Snapshot, Welcome};
-use server::Server;
-use server::config::Config;
-use std::net::SocketAddr;
+use protocol::{Entity, EntityKind, Snapshot};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-/// A server with a state file, on an address of the test's choosing, so
-/// that a second server can take over the first one's address.
-struct Node {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<bool>>,
-}
-
-impl Node {
-    /// Starts a server on `listen` with `--state-file state`, the test seed
-    /// and `args`.
-    async fn start(listen: &str, state: &Path, args: &[&str]) -> Self {
-        let state = state.to_str().expect("a UTF-8 temp path");
-        let mut argv = vec!["server", "--listen", listen, "--state-file", state];
-        argv.extend_from_slice(args);
-        let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    async fn connect(&self) -> Connection {
-        client::connect(&format!("ws://{}/ws", self.addr))
-            .await
-            .expect("connect")
-    }
-
-    async fn join(&self) -> (Connection, Welcome) {
-        let mut conn = self.connect().await;
-        let welcome = conn.hello(None).await.expect("welcome");
-        (conn, welcome)
-    }
-
-    /// Resumes with `token`; the close code if the server refuses.
-    async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16> {
-        let mut conn = self.connect().await;
-        match conn.hello(Some(token)).await {
-            Ok(welcome) => Ok((conn, welcome)),
-            Err(ClientError::Closed { code, .. }) => Err(code),
-            Err(e) => panic!("resume failed without a close code: {e}"),
-        }
-    }
-
-    async fn metric(&self, name: &str) -> f64 {
-        let (_, body) = http_get(self.addr, "/metrics").await;
-        metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} missing"))
-    }
-
-    async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) {
-        within(&format!("metric {name}"), async {
-            while !pred(self.metric(name).await) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await;
-    }
-
-    /// Stops the server as SIGTERM would; whether it finished cleanly (and
-    /// saved its state).
-    async fn stop(mut self) -> bool {
-        let _ = self.stop.take().expect("stopped once").send(());
-        let task = self.task.take().expect("stopped once");
-        within("server stop", task).await.expect("server task")
-    }
-
-    /// Ends the server as SIGKILL would, as far as the state file can tell:
-    /// the run is abandoned without a graceful shutdown, so nothing is
-    /// written.
-    async fn kill(mut self) {
-        self.stop = None;
-        let task = self.task.take().expect("killed once");
-        task.abort();
-        assert!(task.await.unwrap_err().is_cancelled());
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+/// Starts a server on `listen` with `--state-file state` and `args`.
+async fn node(listen: &str, state: &Path, args: &[&str]) -> TestServer {
+    let mut argv = vec!["--state-file", state.to_str().expect("a UTF-8 temp path")];
+    argv.extend_from_slice(args);
+    TestServer::start_on(listen, &argv).await
 }
 
 /// A fresh directory for one test's state files.
@@ -153,7 +62,7 @@ async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
     let path = dir.join("game.state");
     let mut args = vec!["--seed", "7"];
     args.extend_from_slice(&SCORING);
-    let first = Node::start("127.0.0.1:0", &path, &args).await;
+    let first = node("127.0.0.1:0", &path, &args).await;
     let addr = first.addr.to_string();
 
     // Three players (two rooms of two), each moving its own way until it
@@ -193,7 +102,7 @@ async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
     // Another seed, to show that the worlds come from the file.
     let mut args = vec!["--seed", "8"];
     args.extend_from_slice(&SCORING);
-    let second = Node::start(&addr, &path, &args).await;
+    let second = node(&addr, &path, &args).await;
     assert!(!path.exists(), "a restored file is set aside");
     assert!(dir.join("game.state.restored").exists());
     assert_eq!(second.metric("game_sessions_restored_total").await, 3.0);
@@ -251,7 +160,7 @@ async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
 async fn grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed() {
     let dir = scratch("grace");
     let path = dir.join("game.state");
-    let first = Node::start("127.0.0.1:0", &path, &["--resume-grace", "1h"]).await;
+    let first = node("127.0.0.1:0", &path, &["--resume-grace", "1h"]).await;
     let addr = first.addr.to_string();
     let (mut kept, wk) = first.join().await;
     let (mut gone, wg) = first.join().await;
@@ -267,7 +176,7 @@ async fn grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed() 
     assert_eq!(close_code(&mut gone).await, 1012);
     assert!(stopping.await.unwrap());
 
-    let second = Node::start(&addr, &path, &["--resume-grace", "1500ms"]).await;
+    let second = node(&addr, &path, &["--resume-grace", "1500ms"]).await;
     assert_eq!(second.metric("game_sessions_restored_total").await, 2.0);
     let (_conn, w) = second
         .resume(wk.resume_token)
@@ -287,7 +196,7 @@ async fn grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed() 
 async fn a_room_whose_world_cannot_be_restored_loses_only_its_own_sessions() {
     let dir = scratch("bad-room");
     let path = dir.join("game.state");
-    let first = Node::start("127.0.0.1:0", &path, &["--room-capacity", "1"]).await;
+    let first = node("127.0.0.1:0", &path, &["--room-capacity", "1"]).await;
     let addr = first.addr.to_string();
     let (mut a, wa) = first.join().await;
     let (mut b, wb) = first.join().await;
@@ -304,7 +213,7 @@ async fn a_room_whose_world_cannot_be_restored_loses_only_its_own_sessions() {
     room_a.game = vec![1, 0xFF];
     server::state::write(&path, &saved).unwrap();
 
-    let second = Node::start(&addr, &path, &["--room-capacity", "1"]).await;
+    let second = node(&addr, &path, &["--room-capacity", "1"]).await;
     assert_eq!(second.metric("game_sessions_restored_total").await, 1.0);
     assert_eq!(second.metric("game_rooms").await, 1.0);
     assert_eq!(second.resume(wa.resume_token).await.err(), Some(4002));
@@ -341,7 +250,7 @@ async fn a_corrupt_state_file_is_set_aside_and_the_server_starts_empty() {
     ];
     for (what, bytes) in cases {
         std::fs::write(&path, bytes).unwrap();
-        let server = Node::start("127.0.0.1:0", &path, &[]).await;
+        let server = node("127.0.0.1:0", &path, &[]).await;
         assert!(!path.exists(), "{what}: set aside");
         let aside = dir.join("game.state.corrupt");
         assert_eq!(
@@ -364,7 +273,7 @@ async fn a_corrupt_state_file_is_set_aside_and_the_server_starts_empty() {
 async fn a_crash_loses_the_sessions_of_that_process() {
     let dir = scratch("crash");
     let path = dir.join("game.state");
-    let first = Node::start("127.0.0.1:0", &path, &[]).await;
+    let first = node("127.0.0.1:0", &path, &[]).await;
     let addr = first.addr.to_string();
     let (mut conn, w) = first.join().await;
     conn.next_snapshot().await.expect("snapshot");
@@ -372,7 +281,7 @@ async fn a_crash_loses_the_sessions_of_that_process() {
     drop(conn);
     assert!(!path.exists(), "a crash writes nothing");
 
-    let second = Node::start(&addr, &path, &[]).await;
+    let second = node(&addr, &path, &[]).await;
     assert_eq!(second.metric("game_sessions_restored_total").await, 0.0);
     assert_eq!(
         second.resume(w.resume_token).await.err(),

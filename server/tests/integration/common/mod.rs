@@ -29,10 +29,20 @@ impl TestServer {
     /// Starts a server with default options plus `args` (as on the command
     /// line), listening on 127.0.0.1:0.
     pub async fn start(args: &[&str]) -> Self {
-        let mut argv = vec!["server", "--listen", "127.0.0.1:0", "--seed", "7"];
+        Self::start_on("127.0.0.1:0", args).await
+    }
+
+    /// Starts a server on `listen` (an address a stopped server used, to
+    /// take over from it) with default options plus `args`; the seed is 7
+    /// unless `args` sets one.
+    pub async fn start_on(listen: &str, args: &[&str]) -> Self {
+        let mut argv = vec!["server", "--listen", listen];
+        if !args.contains(&"--seed") {
+            argv.extend_from_slice(&["--seed", "7"]);
+        }
         argv.extend_from_slice(args);
         let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
-        let server = Server::bind(config).await.expect("bind port 0");
+        let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -58,6 +68,16 @@ impl TestServer {
         let mut conn = self.connect().await;
         let welcome = conn.hello(None).await.expect("welcome");
         (conn, welcome)
+    }
+
+    /// Connects and resumes with `token`; the close code if refused.
+    pub async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16> {
+        let mut conn = self.connect().await;
+        match conn.hello(Some(token)).await {
+            Ok(welcome) => Ok((conn, welcome)),
+            Err(ClientError::Closed { code, .. }) => Err(code),
+            Err(e) => panic!("resume failed without a close code: {e}"),
+        }
     }
 
     /// GET `path` over a fresh TCP connection; returns (status, body).
@@ -91,14 +111,22 @@ impl TestServer {
     }
 
     /// Stops the server as SIGTERM would; returns whether it finished
-    /// cleanly within its shutdown timeout.
+    /// cleanly within its shutdown timeout (and saved its state file, if it
+    /// has one).
     pub async fn stop(mut self) -> bool {
         let _ = self.stop.take().expect("stopped once").send(());
-        self.task
-            .take()
-            .expect("stopped once")
-            .await
-            .expect("server task")
+        let task = self.task.take().expect("stopped once");
+        within("server stop", task).await.expect("server task")
+    }
+
+    /// Ends the server as SIGKILL would, as far as its state file can tell:
+    /// the run is abandoned without a graceful shutdown, so nothing is
+    /// written.
+    pub async fn kill(mut self) {
+        self.stop = None;
+        let task = self.task.take().expect("killed once");
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
     }
 }
 
