@@ -16,7 +16,9 @@
 use crate::RunCtx;
 use crate::stats::{Local, Metric};
 use client::{ClientError, Connection, Event, Reader, Writer};
-use protocol::{ClientMsg, CloseCode, Input, Ping, ResumeToken, Retry, ServerMsg, Welcome};
+use protocol::{
+    ClientMsg, CloseCode, EntityKind, Input, Ping, ResumeToken, Retry, ServerMsg, Welcome,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
@@ -277,6 +279,14 @@ fn connect_error_kind(e: &ClientError) -> String {
     }
 }
 
+/// The player's own entity in a snapshot. Ids are unique per kind only: a
+/// pickup may carry the player's number.
+fn own_entity(s: &protocol::Snapshot, player: u32) -> Option<&protocol::Entity> {
+    s.entities.iter().find(|e| {
+        e.id == player && matches!(e.kind, EntityKind::Player | EntityKind::DroppedPlayer)
+    })
+}
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -473,7 +483,7 @@ async fn read_loop(
                     full |= local.record(Metric::SnapshotJitter, micros(jitter));
                 }
                 last_snapshot = Some(now);
-                if let Some(me) = s.entities.iter().find(|e| e.id == memory.player) {
+                if let Some(me) = own_entity(&s, memory.player) {
                     if let Some(before) = resumed_from.take() {
                         if me.score >= before {
                             local.counters.resumes_ok += 1;
@@ -515,6 +525,29 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_entity_ignores_pickups_with_the_same_number() {
+        let e = |id, kind, score| protocol::Entity {
+            id,
+            kind,
+            x: 1,
+            y: 1,
+            score,
+        };
+        let s = protocol::Snapshot {
+            tick: 1,
+            ack: 0,
+            players: 2,
+            entities: vec![
+                e(7, EntityKind::Pickup, 0),
+                e(7, EntityKind::Player, 5),
+                e(8, EntityKind::Player, 1),
+            ],
+        };
+        assert_eq!(own_entity(&s, 7).map(|e| e.score), Some(5));
+        assert_eq!(own_entity(&s, 9), None);
+    }
 
     #[test]
     fn backoff_is_full_jitter_below_a_doubling_cap() {
