@@ -25,25 +25,6 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
-/// A small field crowded with pickups that never respawn, and fast players:
-/// a moving player scores within a few ticks, a standing one never changes.
-const SCORING: [&str; 14] = [
-    "--world-width",
-    "300",
-    "--world-height",
-    "300",
-    "--pickups",
-    "300",
-    "--pickup-respawn",
-    "1h",
-    "--player-speed",
-    "600",
-    "--view-radius",
-    "100",
-    "--room-capacity",
-    "2",
-];
-
 /// The pickups in a snapshot, in a comparable order.
 fn pickups(s: &Snapshot) -> Vec<Entity> {
     let mut p: Vec<Entity> = s
@@ -60,7 +41,8 @@ fn pickups(s: &Snapshot) -> Vec<Entity> {
 async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
     let dir = scratch("planned");
     let path = dir.join("game.state");
-    let mut args = vec!["--seed", "7"];
+    // Rooms of two, so that three players make two rooms.
+    let mut args = vec!["--seed", "7", "--room-capacity", "2"];
     args.extend_from_slice(&SCORING);
     let first = node("127.0.0.1:0", &path, &args).await;
     let addr = first.addr.to_string();
@@ -100,7 +82,7 @@ async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
     assert!(path.exists(), "the state file is written");
 
     // Another seed, to show that the worlds come from the file.
-    let mut args = vec!["--seed", "8"];
+    let mut args = vec!["--seed", "8", "--room-capacity", "2"];
     args.extend_from_slice(&SCORING);
     let second = node(&addr, &path, &args).await;
     assert!(!path.exists(), "a restored file is set aside");

@@ -166,23 +166,6 @@ async fn room_capacity_splits_players_into_rooms_and_empty_rooms_close() {
     assert_eq!(server.metric("game_players").await, 0.0);
 }
 
-/// A small field crowded with pickups that never respawn: a moving player
-/// scores quickly, and a standing one can never score by accident.
-const SCORING: [&str; 12] = [
-    "--world-width",
-    "300",
-    "--world-height",
-    "300",
-    "--pickups",
-    "300",
-    "--pickup-respawn",
-    "1h",
-    "--player-speed",
-    "600",
-    "--view-radius",
-    "50",
-];
-
 #[tokio::test]
 async fn resume_within_grace_restores_id_position_and_score() {
     let server = TestServer::start(&SCORING).await;

@@ -18,6 +18,24 @@ use tokio::task::JoinHandle;
 /// are shared and slow, and a passing test never waits this long.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A small field crowded with pickups that never respawn, and fast players:
+/// a moving player scores within a few ticks, and a standing one can never
+/// score by accident.
+pub const SCORING: [&str; 12] = [
+    "--world-width",
+    "300",
+    "--world-height",
+    "300",
+    "--pickups",
+    "300",
+    "--pickup-respawn",
+    "1h",
+    "--player-speed",
+    "600",
+    "--view-radius",
+    "100",
+];
+
 /// A server running inside the test process.
 pub struct TestServer {
     pub addr: SocketAddr,
