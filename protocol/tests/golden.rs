@@ -19,10 +19,13 @@
 //! `PROTOCOL.md`, checked by `protocol_md.rs`); the JSON shape of a message
 //! here is the JavaScript client's, described in the file's `about` field.
 
+mod common;
+
+use common::Msg;
 use protocol::{
     ClientMsg, CloseCode, Entity, EntityKind, Hello, Input, MAX_CLIENT_MSG_BYTES,
     MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, ResumeToken, Retry, ServerMsg, Snapshot,
-    Welcome, decode_client, decode_server, encode_client, encode_server, wire,
+    Welcome, decode_client, decode_server, wire,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -31,31 +34,6 @@ use std::path::PathBuf;
 /// Where the vectors live, relative to this crate.
 fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/vectors.json")
-}
-
-/// A message in either direction.
-#[derive(Debug, Clone, PartialEq)]
-enum Msg {
-    Client(ClientMsg),
-    Server(ServerMsg),
-}
-
-impl Msg {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self {
-            Msg::Client(m) => encode_client(m, &mut out),
-            Msg::Server(m) => encode_server(m, &mut out),
-        };
-        out
-    }
-
-    fn direction(&self) -> &'static str {
-        match self {
-            Msg::Client(_) => "client",
-            Msg::Server(_) => "server",
-        }
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

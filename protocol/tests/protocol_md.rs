@@ -20,11 +20,13 @@
 //!
 //! Failures print what the code produces, ready to paste into the document.
 
+mod common;
+
+use common::Msg;
 use protocol::wire::{self, MAX_ENTITY_BYTES, MAX_SNAPSHOT_HEADER_BYTES};
 use protocol::{
     ClientMsg, CloseCode, Entity, EntityKind, Hello, Input, MAX_CLIENT_MSG_BYTES,
     MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, ResumeToken, ServerMsg, Snapshot, Welcome,
-    decode_client, decode_server, encode_client, encode_server,
 };
 use std::collections::BTreeMap;
 
@@ -32,37 +34,6 @@ const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/PROTOCOL.md");
 
 fn read_doc() -> String {
     std::fs::read_to_string(DOC_PATH).unwrap_or_else(|e| panic!("cannot read {DOC_PATH}: {e}"))
-}
-
-/// A message in either direction.
-#[derive(Debug, Clone, PartialEq)]
-enum Msg {
-    Client(ClientMsg),
-    Server(ServerMsg),
-}
-
-impl Msg {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let n = match self {
-            Msg::Client(m) => encode_client(m, &mut out),
-            Msg::Server(m) => encode_server(m, &mut out),
-        };
-        assert_eq!(n, out.len(), "encoder's byte count");
-        out
-    }
-
-    /// Decodes `bytes` in the same direction as `self`.
-    fn decode_like(&self, bytes: &[u8]) -> Result<Msg, String> {
-        match self {
-            Msg::Client(_) => decode_client(bytes)
-                .map(Msg::Client)
-                .map_err(|e| e.to_string()),
-            Msg::Server(_) => decode_server(bytes)
-                .map(Msg::Server)
-                .map_err(|e| e.to_string()),
-        }
-    }
 }
 
 /// The token used by every example that carries one.
