@@ -18,7 +18,7 @@ pub const MAX_CLIENT_MSG_BYTES: usize = 256;
 /// Largest server message a client accepts, in bytes; a bigger message
 /// means a broken or hostile server. bincode applies the limit to what it
 /// decodes into memory (16 bytes per snapshot entity), so a snapshot may
-/// hold at most 65,535 entities, far beyond any view.
+/// hold at most 65,534 entities, far beyond any view.
 pub const MAX_SERVER_MSG_BYTES: usize = 1 << 20;
 
 type Limited<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;

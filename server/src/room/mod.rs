@@ -126,7 +126,24 @@ impl RoomHandle {
             // The room closed between the lookup and now: the session ended.
             return Err(CloseCode::InvalidResumeToken);
         }
-        rx.await.unwrap_or(Err(CloseCode::InvalidResumeToken))
+        answer(&self.ctrl, rx)
+            .await
+            .unwrap_or(Err(CloseCode::InvalidResumeToken))
+    }
+}
+
+/// Waits for a room's answer to a command, or for the room to be gone.
+///
+/// A send that races with the room's end can land in a queue nobody reads
+/// any more (tokio lets a send that got its permit before the receiver
+/// closed complete after the receiver's drain), and the caller's own handle
+/// keeps that queue, and the reply sender in it, alive: waiting for the
+/// reply alone would wait forever. The fuzzer found this with a resume
+/// racing the close of a room whose last player had just left.
+async fn answer<T>(ctrl: &mpsc::Sender<RoomCmd>, mut rx: oneshot::Receiver<T>) -> Option<T> {
+    tokio::select! {
+        reply = &mut rx => reply.ok(),
+        () = ctrl.closed() => rx.try_recv().ok(),
     }
 }
 
@@ -145,9 +162,9 @@ pub async fn join(
     if room.ctrl.send(cmd).await.is_err() {
         return Err(CloseCode::InternalError);
     }
-    match rx.await {
-        Ok(welcome) => Ok((welcome, room)),
-        Err(_) => Err(CloseCode::InternalError),
+    match answer(&room.ctrl, rx).await {
+        Some(welcome) => Ok((welcome, room)),
+        None => Err(CloseCode::InternalError),
     }
 }
 
