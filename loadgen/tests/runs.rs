@@ -6,57 +6,10 @@
 
 use loadgen::report::Report;
 use loadgen::{RunConfig, run};
-use server::Server;
-use server::config::Config;
-use std::net::SocketAddr;
+use server::testing::TestServer;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
-struct TestServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<bool>,
-}
-
-impl TestServer {
-    async fn start_on(listen: &str) -> Self {
-        Self::start_with(listen, &[]).await
-    }
-
-    /// Starts on `listen` with extra command-line options.
-    async fn start_with(listen: &str, extra: &[&str]) -> Self {
-        let mut argv = vec!["server", "--listen", listen, "--seed", "3"];
-        argv.extend_from_slice(extra);
-        let config = <Config as clap::Parser>::try_parse_from(argv).unwrap();
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn start() -> Self {
-        Self::start_on("127.0.0.1:0").await
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        assert!(self.task.await.unwrap(), "server stopped cleanly");
-    }
-}
 
 fn config(url: String, clients: usize, secs: f64) -> RunConfig {
     RunConfig {
@@ -70,7 +23,7 @@ fn config(url: String, clients: usize, secs: f64) -> RunConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_produces_counts_that_add_up() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(&[]).await;
     let r = run(config(server.url(), 200, 3.0)).await.unwrap();
     let c = &r.counters;
     assert_eq!(r.error_count, 0, "{:?}", r.errors);
@@ -108,12 +61,12 @@ async fn a_short_run_produces_counts_that_add_up() {
     );
     assert!(r.loadgen.cpu_s > 0.0);
     assert!(r.server.is_some(), "the server's /metrics was scraped");
-    server.stop().await;
+    assert!(server.stop().await, "server stopped cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_drops_lead_to_resumes_of_the_same_players() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(&[]).await;
     let mut cfg = config(server.url(), 100, 4.0);
     cfg.chaos_drop_rate = 0.2;
     let r = run(cfg).await.unwrap();
@@ -135,19 +88,19 @@ async fn chaos_drops_lead_to_resumes_of_the_same_players() {
         c.resumes_ok
     );
     assert_eq!(c.connects, 100 + c.resumes_ok);
-    server.stop().await;
+    assert!(server.stop().await, "server stopped cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_run_is_recovered() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(&[]).await;
     let addr = server.addr;
     let url = server.url();
     let restart = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        server.stop().await;
+        assert!(server.stop().await, "server stopped cleanly");
         tokio::time::sleep(Duration::from_millis(700)).await;
-        TestServer::start_on(&addr.to_string()).await
+        TestServer::start_on(&addr.to_string(), &[]).await
     });
     let r = run(config(url, 100, 6.0)).await.unwrap();
     let c = &r.counters;
@@ -170,7 +123,10 @@ async fn a_server_restart_mid_run_is_recovered() {
         "a restart is not an error: {:?}",
         r.errors
     );
-    restart.await.unwrap().stop().await;
+    assert!(
+        restart.await.unwrap().stop().await,
+        "server stopped cleanly"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,14 +137,14 @@ async fn a_planned_restart_with_a_state_file_resumes_every_client() {
     let state = temp("restart.state");
     let _ = std::fs::remove_file(&state);
     let state_arg = state.to_str().unwrap().to_owned();
-    let server = TestServer::start_with("127.0.0.1:0", &["--state-file", &state_arg]).await;
+    let server = TestServer::start_on("127.0.0.1:0", &["--state-file", &state_arg]).await;
     let addr = server.addr;
     let url = server.url();
     let restart = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        server.stop().await;
+        assert!(server.stop().await, "server stopped cleanly");
         tokio::time::sleep(Duration::from_millis(700)).await;
-        TestServer::start_with(&addr.to_string(), &["--state-file", &state_arg]).await
+        TestServer::start_on(&addr.to_string(), &["--state-file", &state_arg]).await
     });
     let r = run(config(url, CLIENTS as usize, 6.0)).await.unwrap();
     let c = &r.counters;
@@ -211,7 +167,10 @@ async fn a_planned_restart_with_a_state_file_resumes_every_client() {
         "a restart is not an error: {:?}",
         r.errors
     );
-    restart.await.unwrap().stop().await;
+    assert!(
+        restart.await.unwrap().stop().await,
+        "server stopped cleanly"
+    );
     assert!(state.exists(), "the second server saved its state in turn");
     let _ = std::fs::remove_file(&state);
     let _ = std::fs::remove_file(temp("restart.state.restored"));
@@ -263,7 +222,7 @@ fn short_run(url: &str, extra: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assertions_and_baselines_set_the_exit_code() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(&[]).await;
     let url = server.url();
     let report = temp("pass.json");
     let pass = loadgen_async(short_run(
@@ -343,12 +302,12 @@ async fn assertions_and_baselines_set_the_exit_code() {
         "{}",
         String::from_utf8_lossy(&same.stdout)
     );
-    server.stop().await;
+    assert!(server.stop().await, "server stopped cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_of_two_reports_equals_one_histogram_of_both() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(&[]).await;
     let url = server.url();
     let (a, b, m) = (temp("a.json"), temp("b.json"), temp("merged.json"));
     let hdr_dir = temp("hdr");
@@ -417,7 +376,7 @@ async fn merge_of_two_reports_equals_one_histogram_of_both() {
         );
         assert_eq!(rm.latency[name].p99, both.value_at_quantile(0.99), "{name}");
     }
-    server.stop().await;
+    assert!(server.stop().await, "server stopped cleanly");
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod net;
 pub mod room;
 pub mod shutdown;
 pub mod state;
+pub mod testing;
 pub mod web;
 
 use config::Config;

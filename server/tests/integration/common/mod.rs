@@ -4,15 +4,11 @@
 
 use client::{ClientError, Connection, Event};
 use protocol::{ClientMsg, Entity, EntityKind, Input, Snapshot, Welcome};
-use server::Server;
-use server::config::Config;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Upper bound for anything a test waits for; generous because CI machines
 /// are shared and slow, and a passing test never waits this long.
@@ -36,60 +32,38 @@ pub const SCORING: [&str; 12] = [
     "100",
 ];
 
-/// A server running inside the test process.
-pub struct TestServer {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<bool>>,
+pub use server::testing::TestServer;
+
+/// What the tests do with a [`TestServer`] through the client library and
+/// plain HTTP (kept here because the server library does not depend on the
+/// client).
+pub trait Play {
+    /// Opens a WebSocket to the game endpoint.
+    async fn connect(&self) -> Connection;
+    /// Connects and joins as a new player.
+    async fn join(&self) -> (Connection, Welcome);
+    /// Connects and resumes with `token`; the close code if refused.
+    async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16>;
+    /// GET `path` over a fresh TCP connection; returns (status, body).
+    async fn get(&self, path: &str) -> (u16, String);
+    /// The value of an unlabelled (or exactly labelled) metric line.
+    async fn metric(&self, name: &str) -> f64;
+    /// Waits until metric `name` satisfies `pred`.
+    async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64;
 }
 
-impl TestServer {
-    /// Starts a server with default options plus `args` (as on the command
-    /// line), listening on 127.0.0.1:0.
-    pub async fn start(args: &[&str]) -> Self {
-        Self::start_on("127.0.0.1:0", args).await
-    }
-
-    /// Starts a server on `listen` (an address a stopped server used, to
-    /// take over from it) with default options plus `args`; the seed is 7
-    /// unless `args` sets one.
-    pub async fn start_on(listen: &str, args: &[&str]) -> Self {
-        let mut argv = vec!["server", "--listen", listen];
-        if !args.contains(&"--seed") {
-            argv.extend_from_slice(&["--seed", "7"]);
-        }
-        argv.extend_from_slice(args);
-        let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
-    }
-
-    pub async fn connect(&self) -> Connection {
+impl Play for TestServer {
+    async fn connect(&self) -> Connection {
         client::connect(&self.url()).await.expect("connect")
     }
 
-    /// Connects and joins as a new player.
-    pub async fn join(&self) -> (Connection, Welcome) {
+    async fn join(&self) -> (Connection, Welcome) {
         let mut conn = self.connect().await;
         let welcome = conn.hello(None).await.expect("welcome");
         (conn, welcome)
     }
 
-    /// Connects and resumes with `token`; the close code if refused.
-    pub async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16> {
+    async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16> {
         let mut conn = self.connect().await;
         match conn.hello(Some(token)).await {
             Ok(welcome) => Ok((conn, welcome)),
@@ -98,20 +72,17 @@ impl TestServer {
         }
     }
 
-    /// GET `path` over a fresh TCP connection; returns (status, body).
-    pub async fn get(&self, path: &str) -> (u16, String) {
+    async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.addr, path).await
     }
 
-    /// The value of an unlabelled (or exactly labelled) metric line.
-    pub async fn metric(&self, name: &str) -> f64 {
+    async fn metric(&self, name: &str) -> f64 {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);
         metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} missing from:\n{body}"))
     }
 
-    /// Waits until metric `name` satisfies `pred`.
-    pub async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
+    async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let v = self.get("/metrics").await.1;
@@ -125,33 +96,6 @@ impl TestServer {
                 "metric {name} never satisfied the condition"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Stops the server as SIGTERM would; returns whether it finished
-    /// cleanly within its shutdown timeout (and saved its state file, if it
-    /// has one).
-    pub async fn stop(mut self) -> bool {
-        let _ = self.stop.take().expect("stopped once").send(());
-        let task = self.task.take().expect("stopped once");
-        within("server stop", task).await.expect("server task")
-    }
-
-    /// Ends the server as SIGKILL would, as far as its state file can tell:
-    /// the run is abandoned without a graceful shutdown, so nothing is
-    /// written.
-    pub async fn kill(mut self) {
-        self.stop = None;
-        let task = self.task.take().expect("killed once");
-        task.abort();
-        assert!(task.await.unwrap_err().is_cancelled());
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
         }
     }
 }

@@ -1,0 +1,89 @@
+//! A server running inside the caller's process, for tests of code that
+//! talks to it: this crate's integration tests and `loadgen`'s. It binds a
+//! real port, serves real sockets, and stops as SIGTERM would.
+//!
+//! Not for production embedding ([`crate::Server`] is that API): options
+//! come as command-line words, and failures panic with a message, as a
+//! test wants.
+
+use crate::Server;
+use crate::config::Config;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running on a tokio task of the caller's runtime.
+pub struct TestServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Fires the graceful shutdown.
+    stop: Option<oneshot::Sender<()>>,
+    /// The server's run, returning whether it stopped cleanly.
+    task: Option<JoinHandle<bool>>,
+}
+
+impl TestServer {
+    /// Starts a server with default options plus `args` (as on the command
+    /// line), listening on 127.0.0.1:0.
+    pub async fn start(args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", args).await
+    }
+
+    /// Starts a server on `listen` (an address a stopped server used, to
+    /// take over from it) with default options plus `args`; the seed is 7
+    /// unless `args` sets one, so that runs repeat.
+    pub async fn start_on(listen: &str, args: &[&str]) -> Self {
+        let mut argv = vec!["server", "--listen", listen];
+        if !args.contains(&"--seed") {
+            argv.extend_from_slice(&["--seed", "7"]);
+        }
+        argv.extend_from_slice(args);
+        let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
+        let server = Server::bind(config).await.expect("bind");
+        let addr = server.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The game endpoint's URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops the server as SIGTERM would; returns whether it finished
+    /// cleanly within its shutdown timeout (and saved its state file, if it
+    /// has one).
+    pub async fn stop(mut self) -> bool {
+        let _ = self.stop.take().expect("stopped once").send(());
+        let task = self.task.take().expect("stopped once");
+        tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("the server stops within 30 s")
+            .expect("server task")
+    }
+
+    /// Ends the server as SIGKILL would, as far as its state file can tell:
+    /// the run is abandoned without a graceful shutdown, so nothing is
+    /// written.
+    pub async fn kill(mut self) {
+        self.stop = None;
+        let task = self.task.take().expect("killed once");
+        task.abort();
+        assert!(task.await.expect_err("aborted").is_cancelled());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
