@@ -94,14 +94,8 @@ async fn chaos_drops_lead_to_resumes_of_the_same_players() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_run_is_recovered() {
     let server = TestServer::start(&[]).await;
-    let addr = server.addr;
     let url = server.url();
-    let restart = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert!(server.stop().await, "server stopped cleanly");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        TestServer::start_on(&addr.to_string(), &[]).await
-    });
+    let restart = restart_mid_run(server, Vec::new());
     let r = run(config(url, 100, 6.0)).await.unwrap();
     let c = &r.counters;
     assert_eq!(c.server_restarts_seen, 100, "every client saw the 1001");
@@ -109,8 +103,8 @@ async fn a_server_restart_mid_run_is_recovered() {
         c.reconnect_failures > 0,
         "attempts while the server was down failed"
     );
-    // The restarted server has no sessions to resume (it keeps none across
-    // restarts yet), so every client comes back as a new player.
+    // Without a state file the restarted server has no sessions to resume,
+    // so every client comes back as a new player.
     assert_eq!((c.resumes_failed, c.rejoins), (100, 100));
     assert_eq!(r.connected_at_end, 100, "all clients are back");
     assert_eq!(r.outages.len(), 1, "{:?}", r.outages);
@@ -138,14 +132,8 @@ async fn a_planned_restart_with_a_state_file_resumes_every_client() {
     let _ = std::fs::remove_file(&state);
     let state_arg = state.to_str().unwrap().to_owned();
     let server = TestServer::start_on("127.0.0.1:0", &["--state-file", &state_arg]).await;
-    let addr = server.addr;
     let url = server.url();
-    let restart = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert!(server.stop().await, "server stopped cleanly");
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        TestServer::start_on(&addr.to_string(), &["--state-file", &state_arg]).await
-    });
+    let restart = restart_mid_run(server, vec!["--state-file".to_owned(), state_arg]);
     let r = run(config(url, CLIENTS as usize, 6.0)).await.unwrap();
     let c = &r.counters;
     assert_eq!(c.server_restarts_seen, CLIENTS, "every client saw the 1012");
@@ -174,6 +162,19 @@ async fn a_planned_restart_with_a_state_file_resumes_every_client() {
     assert!(state.exists(), "the second server saved its state in turn");
     let _ = std::fs::remove_file(&state);
     let _ = std::fs::remove_file(temp("restart.state.restored"));
+}
+
+/// Stops `server` gracefully 2.5 s into a run and, 0.7 s later, starts a
+/// new one on its address with `args`; the task returns the new server.
+fn restart_mid_run(server: TestServer, args: Vec<String>) -> tokio::task::JoinHandle<TestServer> {
+    tokio::spawn(async move {
+        let addr = server.addr.to_string();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(server.stop().await, "server stopped cleanly");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        TestServer::start_on(&addr, &args).await
+    })
 }
 
 fn loadgen(args: &[&str]) -> Output {
