@@ -1,10 +1,12 @@
-//! A small async Rust client for the game server: connect, handshake, typed
-//! send and receive.
+//! A small async Rust client for the game platform: connect, handshake
+//! (join a room or resume a session), send and receive the envelope.
 //!
 //! It is the one client that the server's integration tests, `loadgen` and
 //! the benches all use, so it speaks the protocol exactly as documented in
-//! `protocol/PROTOCOL.md` and nothing more. It is not a game client: it has
-//! no reconnect policy (`loadgen` owns that) and no rendering.
+//! `protocol/PROTOCOL.md` and nothing more. It knows no game: a game's
+//! messages, states and events are bytes in the game's own encoding
+//! ([`Writer::send_game`] encodes a serde value for convenience). It has no
+//! reconnect policy (`loadgen` owns that) and no rendering.
 //!
 //! A [`Connection`] can be used whole, or split into a [`Reader`] and a
 //! [`Writer`] so that one future reads every message while another sends
@@ -19,7 +21,10 @@ use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
-use protocol::{ClientMsg, DecodeError, Hello, ResumeToken, ServerMsg, Welcome};
+use protocol::{
+    ClientMsg, DecodeError, EventAck, GameMsg, Hello, Resume, ResumeToken, RoomRequest, ServerMsg,
+    State, Welcome,
+};
 use std::future::Future;
 use std::io::Cursor;
 use std::pin::Pin;
@@ -304,13 +309,19 @@ impl Connection {
         }
     }
 
-    /// Sends `Hello` and waits for `Welcome`. A refusal comes back as
+    /// Sends `Hello` with `room` (and `resume`, if given, which the server
+    /// tries first) and waits for `Welcome`. A refusal comes back as
     /// [`ClientError::Closed`] with the server's close code.
-    pub async fn hello(&mut self, resume: Option<ResumeToken>) -> Result<Welcome, ClientError> {
+    pub async fn hello(
+        &mut self,
+        room: RoomRequest,
+        resume: Option<Resume>,
+    ) -> Result<Welcome, ClientError> {
         self.writer
             .send(&ClientMsg::Hello(Hello {
                 version: protocol::PROTOCOL_VERSION,
                 resume,
+                room,
             }))
             .await?;
         match self.reader.recv().await? {
@@ -318,6 +329,24 @@ impl Connection {
             Event::Msg(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
             Event::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
         }
+    }
+
+    /// Joins as a new player placed by `room`.
+    pub async fn join(&mut self, room: RoomRequest) -> Result<Welcome, ClientError> {
+        self.hello(room, None).await
+    }
+
+    /// Resumes the session of `token`, having processed events up to
+    /// `last_event`; the room request sent along is never used for a live
+    /// session (the server answers 4002 for a dead one).
+    pub async fn resume(
+        &mut self,
+        token: ResumeToken,
+        last_event: u32,
+    ) -> Result<Welcome, ClientError> {
+        let resume = Resume { token, last_event };
+        self.hello(RoomRequest::JoinById { room_id: 0 }, Some(resume))
+            .await
     }
 
     /// Sends one message; returns its payload size in bytes.
@@ -340,16 +369,25 @@ impl Connection {
         self.reader.recv_frame().await
     }
 
-    /// Reads until the next snapshot, skipping pongs.
-    pub async fn next_snapshot(&mut self) -> Result<protocol::Snapshot, ClientError> {
+    /// Reads until the next state, skipping pongs and events.
+    pub async fn next_state(&mut self) -> Result<State, ClientError> {
         loop {
             match self.recv().await? {
-                Event::Msg(ServerMsg::Snapshot(s)) => return Ok(s),
-                Event::Msg(ServerMsg::Pong(_)) => {}
+                Event::Msg(ServerMsg::State(s)) => return Ok(s),
+                Event::Msg(ServerMsg::Pong(_) | ServerMsg::Event(_)) => {}
                 Event::Msg(other) => return Err(ClientError::Unexpected(format!("{other:?}"))),
                 Event::Closed { code, reason } => return Err(ClientError::Closed { code, reason }),
             }
         }
+    }
+
+    /// Sends a game message: `value` in the game's encoding, numbered `seq`.
+    pub async fn send_game<T: serde::Serialize>(
+        &mut self,
+        seq: u32,
+        value: &T,
+    ) -> Result<usize, ClientError> {
+        self.writer.send_game(seq, value).await
     }
 
     /// Sends a close frame; read on to receive the server's answer.
@@ -501,6 +539,23 @@ impl Writer {
         ws.write_frame(Frame::binary(Payload::BorrowedMut(&mut self.buf)))
             .await?;
         Ok(len)
+    }
+
+    /// Sends a game message: `value` in the game's encoding (bincode, as
+    /// every game on the platform uses), numbered `seq`.
+    pub async fn send_game<T: serde::Serialize>(
+        &mut self,
+        seq: u32,
+        value: &T,
+    ) -> Result<usize, ClientError> {
+        let mut data = Vec::new();
+        protocol::encode_value(value, &mut data);
+        self.send(&ClientMsg::Game(GameMsg { seq, data })).await
+    }
+
+    /// Acknowledges every event up to `upto`.
+    pub async fn ack_events(&mut self, upto: u32) -> Result<usize, ClientError> {
+        self.send(&ClientMsg::EventAck(EventAck { upto })).await
     }
 
     /// Sends an arbitrary frame.

@@ -1,7 +1,9 @@
-//! `loadgen`: plays thousands of simulated players against the game server
-//! and measures how it holds up.
+//! `loadgen`: plays thousands of simulated players of any game against the
+//! game server and measures how it holds up.
 //!
 //! Layout:
+//! - [`bots`]: the games it can play, each through the bot that lives with
+//!   the game;
 //! - [`player`]: one simulated player (connect, play, reconnect, resume);
 //! - [`stats`]: per-client batches merged into sharded HdrHistograms;
 //! - [`report`]: the run's report (human table, JSON) and `merge`;
@@ -12,6 +14,7 @@
 //! [`run`] drives a whole run inside the caller's tokio runtime, so tests
 //! can run it next to an in-process server; `main.rs` is the CLI.
 
+pub mod bots;
 pub mod hdrlog;
 pub mod player;
 pub mod plot;
@@ -51,17 +54,20 @@ const OUTAGE_FRACTION: f64 = 0.9;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// What to run.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunConfig {
     /// WebSocket URL of the server's game endpoint.
     pub url: String,
+    /// The game to play, and how.
+    pub game: game_api::BotSpec,
     /// Simulated players.
     pub clients: usize,
     /// Players start evenly spread over this time.
     pub ramp_up: Duration,
     /// How long the run lasts after the ramp-up.
     pub duration: Duration,
-    /// Inputs per second per player.
+    /// Times per second each player's bot is asked for a message (it may
+    /// have none to send, a turn-based bot waiting for its turn).
     pub input_hz: f64,
     /// App-level pings per second per player.
     pub ping_hz: f64,
@@ -86,6 +92,7 @@ impl RunConfig {
     pub fn new(url: impl Into<String>, clients: usize) -> Self {
         Self {
             url: url.into(),
+            game: arena::bot::SPEC,
             clients,
             ramp_up: Duration::from_secs(1),
             duration: Duration::from_secs(10),
@@ -303,9 +310,21 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+impl std::fmt::Debug for RunConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunConfig")
+            .field("url", &self.url)
+            .field("game", &self.game.room_type)
+            .field("clients", &self.clients)
+            .field("settings", &settings_of(self))
+            .finish_non_exhaustive()
+    }
+}
+
 fn settings_of(cfg: &RunConfig) -> BTreeMap<String, String> {
     let d = |d: Duration| humantime::format_duration(d).to_string();
     [
+        ("game", cfg.game.room_type.to_owned()),
         ("ramp_up", d(cfg.ramp_up)),
         ("duration", d(cfg.duration)),
         ("input_hz", cfg.input_hz.to_string()),

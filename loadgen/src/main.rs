@@ -16,9 +16,9 @@ fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
     humantime::parse_duration(s)
 }
 
-/// Plays thousands of simulated players against the game server, measures
-/// latency with HdrHistogram, breaks connections on purpose, and fails when
-/// a run misses its targets.
+/// Plays thousands of simulated players of any game against the game
+/// server, measures latency with HdrHistogram, breaks connections on
+/// purpose, and fails when a run misses its targets.
 #[derive(Parser, Debug)]
 #[command(
     name = "loadgen",
@@ -58,6 +58,10 @@ struct RunArgs {
     /// WebSocket URL of the server.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
+    /// The game to play (the room type quick-joined), through its bot.
+    #[arg(long, default_value = "arena",
+          value_parser = clap::builder::PossibleValuesParser::new(loadgen::bots::names()))]
+    game: String,
     /// Simulated players.
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -67,7 +71,8 @@ struct RunArgs {
     /// How long to run after the ramp-up.
     #[arg(long, default_value = "30s", value_parser = duration)]
     duration: Duration,
-    /// Inputs per second per player.
+    /// Times per second each player's bot is asked for a game message
+    /// (a turn-based bot sends one only when it is its turn).
     #[arg(long, default_value_t = 20.0)]
     input_hz: f64,
     /// App-level pings per second per player.
@@ -198,8 +203,11 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         "never" => false,
         _ => std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
     };
+    let game = loadgen::bots::find(&args.game)
+        .ok_or_else(|| anyhow::anyhow!("no bot for game {:?}", args.game))?;
     let config = RunConfig {
         url: args.url,
+        game,
         clients: args.clients,
         ramp_up: args.ramp_up,
         duration: args.duration,

@@ -1,28 +1,36 @@
-//! One simulated player: connects, plays, and comes back after drops the
-//! way the browser client does.
+//! One simulated player: connects, plays its game through the game's bot,
+//! and comes back after drops the way the browser client does.
 //!
 //! A player loops over connections. Each connection runs a writer future
-//! (inputs at `--input-hz` on a fixed schedule, pings at `--ping-hz`, chaos
-//! drops, the final clean leave) and a reader future (every snapshot and
-//! pong, acks, jitter, the player's own state) in one task; the reader's
-//! `recv` is never cancelled mid-connection. Between connections it waits
-//! out an exponential back-off with full jitter, reset by every successful
-//! handshake, and resumes with its token.
+//! (the bot's messages on a fixed `--input-hz` schedule, pings at
+//! `--ping-hz`, event acknowledgements, chaos drops, the final clean leave)
+//! and a reader future (every state, event and pong: acks, jitter, the
+//! event order, the bot's own checks) in one task; the reader's `recv` is
+//! never cancelled mid-connection. Between connections it waits out an
+//! exponential back-off with full jitter, reset by every successful
+//! handshake, and resumes with its token and the last event it processed.
 //!
-//! Latencies are measured from *scheduled* times: an input scheduled at
+//! Latencies are measured from *scheduled* times: a message scheduled at
 //! t₀ but sent late because the generator stalled still counts from t₀, so
 //! a stalled generator cannot hide latency (coordinated omission).
+//!
+//! The player checks the platform's promises as it goes: a resume returns
+//! the same player with its progress (the bot's own number, the arena's
+//! score) intact, and events arrive each exactly once and in order, across
+//! any number of drops; a break of either is counted as an error.
 
 use crate::RunCtx;
 use crate::stats::{Local, Metric};
 use client::{ClientError, Connection, Event, Reader, Writer};
+use game_api::{Bot, BotSpec};
 use protocol::{
-    ClientMsg, CloseCode, EntityKind, Input, Ping, ResumeToken, Retry, ServerMsg, Welcome,
+    ClientMsg, CloseCode, GameMsg, Ping, Resume, ResumeToken, Retry, RoomRequest, ServerMsg,
+    Welcome,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -31,34 +39,13 @@ use tokio::sync::Notify;
 /// batch is not full, so the live view and interval logs stay current.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// Inputs a connection keeps waiting for their ack; past it the oldest is
+/// Messages a connection keeps waiting for their ack; past it the oldest is
 /// counted lost. A server that acks nothing for this long (50 s at 20 Hz)
 /// has failed anyway.
 const MAX_PENDING_INPUTS: usize = 1000;
 
 /// How long the final clean leave may take.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Sixteen evenly spaced directions of full deflection, for the movement
-/// pattern.
-const DIRECTIONS: [(i8, i8); 16] = [
-    (127, 0),
-    (117, 49),
-    (90, 90),
-    (49, 117),
-    (0, 127),
-    (-49, 117),
-    (-90, 90),
-    (-117, 49),
-    (-127, 0),
-    (-117, -49),
-    (-90, -90),
-    (-49, -117),
-    (0, -127),
-    (49, -117),
-    (90, -90),
-    (117, -49),
-];
 
 /// How the run controls one player from outside.
 #[derive(Default)]
@@ -88,8 +75,10 @@ struct Memory {
     token: ResumeToken,
     /// The player id the session must keep.
     player: u32,
-    /// Score last seen in a snapshot; a resume must not lose it.
-    score: u32,
+    /// The bot's progress when last known; a resume must not lose it.
+    progress: Option<u64>,
+    /// The sequence number of the last event processed.
+    last_event: u32,
 }
 
 /// Why a connection ended.
@@ -110,15 +99,39 @@ enum End {
 struct WriterCounts {
     inputs: u64,
     pings: u64,
+    acks: u64,
     bytes: u64,
+}
+
+/// What the reader tells the writer: acknowledge events up to here.
+#[derive(Default)]
+struct AckWanted {
+    /// The last event processed.
+    upto: AtomicU32,
+    /// Wakes the writer to send the acknowledgement.
+    wake: Notify,
+}
+
+/// The room request of a bot's game: a quick join with its options.
+fn request(spec: &BotSpec) -> RoomRequest {
+    RoomRequest::QuickJoin {
+        room_type: spec.room_type.to_owned(),
+        options: spec
+            .options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
 }
 
 /// Runs player `id` until the run stops.
 pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
     let ctl = ctx.players[id].clone();
     let cfg = &ctx.config;
+    let spec = cfg.game;
     let mut rng =
         SmallRng::seed_from_u64(cfg.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut bot = (spec.make)(rng.random());
     let mut local = Local::default();
     let mut stop = ctx.stop.clone();
     let mut memory: Option<Memory> = None;
@@ -132,8 +145,15 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
         if lost_at.is_some() {
             local.counters.reconnect_attempts += 1;
         }
-        let resume = memory.map(|m| m.token);
-        let handshake = tokio::time::timeout(cfg.connect_timeout, connect(&cfg.url, resume)).await;
+        let resume = memory.map(|m| Resume {
+            token: m.token,
+            last_event: m.last_event,
+        });
+        let handshake = tokio::time::timeout(
+            cfg.connect_timeout,
+            connect(&cfg.url, request(&spec), resume),
+        )
+        .await;
         match handshake {
             Ok(Ok((conn, welcome))) => {
                 local.record(Metric::Connect, micros(started.elapsed()));
@@ -150,14 +170,27 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                         if m.player != welcome.player_id {
                             local.error("resume_wrong_player");
                         }
-                        Some(m.score)
+                        m.progress
                     }
                     _ => None,
                 };
+                if !welcome.resumed {
+                    // A new session: a new player, whose bot starts afresh
+                    // and whose events are numbered from 1 again.
+                    if memory.is_some() {
+                        bot = (spec.make)(rng.random());
+                    }
+                    memory = None;
+                    seq = 0;
+                }
+                if let Err(e) = bot.welcome(welcome.player_id, welcome.resumed, &welcome.game) {
+                    tracing_error(&mut local, "bot_welcome", &e);
+                }
                 memory = Some(Memory {
                     token: welcome.resume_token,
                     player: welcome.player_id,
-                    score: memory.filter(|_| welcome.resumed).map_or(0, |m| m.score),
+                    progress: memory.and_then(|m| m.progress),
+                    last_event: memory.map_or(0, |m| m.last_event),
                 });
                 ever_connected = true;
                 attempt = 0;
@@ -168,11 +201,14 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                 let end = play(
                     conn,
                     &welcome,
-                    &ctx,
-                    &ctl,
+                    Session {
+                        ctx: &ctx,
+                        ctl: &ctl,
+                        id,
+                        bot: Mutex::new(&mut bot),
+                    },
                     &mut rng,
                     &mut local,
-                    id,
                     &mut seq,
                     mem,
                     resumed_from,
@@ -256,12 +292,23 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
     ctx.stats.flush(id, &mut local);
 }
 
+/// Counts a bot's complaint as an error of `kind`; the first few are also
+/// printed, so that a broken game's run says what broke.
+fn tracing_error(local: &mut Local, kind: &str, detail: &str) {
+    static SHOWN: AtomicU32 = AtomicU32::new(0);
+    if SHOWN.fetch_add(1, Relaxed) < 5 {
+        eprintln!("loadgen: {kind}: {detail}");
+    }
+    local.error(kind.to_owned());
+}
+
 async fn connect(
     url: &str,
-    resume: Option<ResumeToken>,
+    room: RoomRequest,
+    resume: Option<Resume>,
 ) -> Result<(Connection, Welcome), ClientError> {
     let mut conn = client::connect(url).await?;
-    let welcome = conn.hello(resume).await?;
+    let welcome = conn.hello(room, resume).await?;
     Ok((conn, welcome))
 }
 
@@ -279,16 +326,25 @@ fn connect_error_kind(e: &ClientError) -> String {
     }
 }
 
-/// The player's own entity in a snapshot. Ids are unique per kind only: a
-/// pickup may carry the player's number.
-fn own_entity(s: &protocol::Snapshot, player: u32) -> Option<&protocol::Entity> {
-    s.entities.iter().find(|e| {
-        e.id == player && matches!(e.kind, EntityKind::Player | EntityKind::DroppedPlayer)
-    })
-}
-
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// What a connection's two halves share.
+struct Session<'a> {
+    ctx: &'a RunCtx,
+    ctl: &'a PlayerCtl,
+    /// The player's index in the run.
+    id: usize,
+    /// The bot: the reader feeds it, the writer asks it what to send. Both
+    /// run in one task, so the lock is never contended.
+    bot: Mutex<&'a mut Box<dyn Bot>>,
+}
+
+impl<'a> Session<'a> {
+    fn bot(&self) -> std::sync::MutexGuard<'_, &'a mut Box<dyn Bot>> {
+        self.bot.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Plays one connection until it ends.
@@ -296,38 +352,38 @@ fn micros(d: Duration) -> u64 {
 async fn play(
     conn: Connection,
     welcome: &Welcome,
-    ctx: &RunCtx,
-    ctl: &PlayerCtl,
+    session: Session<'_>,
     rng: &mut SmallRng,
     local: &mut Local,
-    id: usize,
     seq: &mut u32,
     memory: &mut Memory,
-    resumed_from: Option<u32>,
+    resumed_from: Option<u64>,
 ) -> End {
     let (reader, writer) = conn.split();
     let pending = Mutex::new(VecDeque::<(u32, Instant)>::new());
     let tick_period = Duration::from_secs(1) / u32::from(welcome.tick_hz.max(1));
+    let ack = AckWanted::default();
     let mut wcounts = WriterCounts::default();
     let mut lost = 0u64;
+    let ctx = session.ctx;
     let end = {
         let reading = read_loop(
             reader,
-            ctx,
+            &session,
             local,
-            id,
             &pending,
+            &ack,
             tick_period,
             memory,
             resumed_from,
         );
         let writing = write_loop(
             writer,
-            ctx,
-            ctl,
+            &session,
             rng,
             seq,
             &pending,
+            &ack,
             &mut wcounts,
             &mut lost,
         );
@@ -354,7 +410,7 @@ async fn play(
     let c = &mut local.counters;
     c.inputs_sent += wcounts.inputs;
     c.pings += wcounts.pings;
-    c.msgs_out += wcounts.inputs + wcounts.pings;
+    c.msgs_out += wcounts.inputs + wcounts.pings + wcounts.acks;
     c.bytes_out += wcounts.bytes;
     c.inputs_lost += lost;
     if end == End::Stopped {
@@ -368,14 +424,15 @@ async fn play(
 #[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut writer: Writer,
-    ctx: &RunCtx,
-    ctl: &PlayerCtl,
+    session: &Session<'_>,
     rng: &mut SmallRng,
     seq: &mut u32,
     pending: &Mutex<VecDeque<(u32, Instant)>>,
+    ack: &AckWanted,
     counts: &mut WriterCounts,
     lost: &mut u64,
 ) -> End {
+    let (ctx, ctl) = (session.ctx, session.ctl);
     let cfg = &ctx.config;
     let mut stop = ctx.stop.clone();
     let now = tokio::time::Instant::now();
@@ -386,15 +443,15 @@ async fn write_loop(
         tokio::time::interval_at(now + input_period.mul_f64(rng.random()), input_period);
     let ping_period = Duration::from_secs_f64(1.0 / cfg.ping_hz);
     let mut pings = tokio::time::interval_at(now + ping_period.mul_f64(rng.random()), ping_period);
-    let mut direction = DIRECTIONS[rng.random_range(0..DIRECTIONS.len())];
-    // Change direction about every two seconds.
-    let turn_chance = (1.0 / (2.0 * cfg.input_hz)).min(1.0);
+    let mut acked = 0u32;
     // Long-lived futures, polled again after each wake-up instead of being
     // rebuilt: this loop runs 20 times a second for every client.
     let stopping = crate::stopped(&mut stop);
     tokio::pin!(stopping);
     let woken = ctl.wake.notified();
     tokio::pin!(woken);
+    let ack_woken = ack.wake.notified();
+    tokio::pin!(ack_woken);
     loop {
         tokio::select! {
             biased;
@@ -408,10 +465,22 @@ async fn write_loop(
                     return End::ChaosDrop;
                 }
             }
-            scheduled = inputs.tick() => {
-                if rng.random_bool(turn_chance) {
-                    direction = DIRECTIONS[rng.random_range(0..DIRECTIONS.len())];
+            _ = &mut ack_woken => {
+                ack_woken.set(ack.wake.notified());
+                let upto = ack.upto.load(Relaxed);
+                if upto > acked {
+                    match writer.ack_events(upto).await {
+                        Ok(n) => {
+                            acked = upto;
+                            counts.acks += 1;
+                            counts.bytes += n as u64;
+                        }
+                        Err(_) => return End::Lost("connection_lost"),
+                    }
                 }
+            }
+            scheduled = inputs.tick() => {
+                let Some(data) = session.bot().act(rng.random()) else { continue };
                 *seq = seq.wrapping_add(1);
                 {
                     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -421,8 +490,7 @@ async fn write_loop(
                     }
                     p.push_back((*seq, scheduled.into_std()));
                 }
-                let msg = ClientMsg::Input(Input { seq: *seq, dx: direction.0, dy: direction.1 });
-                match writer.send(&msg).await {
+                match writer.send(&ClientMsg::Game(GameMsg { seq: *seq, data })).await {
                     Ok(n) => {
                         counts.inputs += 1;
                         counts.bytes += n as u64;
@@ -447,24 +515,25 @@ async fn write_loop(
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
     mut reader: Reader,
-    ctx: &RunCtx,
+    session: &Session<'_>,
     local: &mut Local,
-    id: usize,
     pending: &Mutex<VecDeque<(u32, Instant)>>,
+    ack: &AckWanted,
     tick_period: Duration,
     memory: &mut Memory,
-    mut resumed_from: Option<u32>,
+    mut resumed_from: Option<u64>,
 ) -> End {
-    let mut last_snapshot: Option<Instant> = None;
+    let ctx = session.ctx;
+    let mut last_state: Option<(u32, Instant)> = None;
     let mut last_flush = Instant::now();
     loop {
         let event = reader.recv().await;
         let now = Instant::now();
         let mut full = false;
         match event {
-            Ok(Event::Msg(ServerMsg::Snapshot(s))) => {
+            Ok(Event::Msg(ServerMsg::State(s))) => {
                 let c = &mut local.counters;
-                c.snapshots += 1;
+                c.states += 1;
                 c.msgs_in += 1;
                 {
                     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -477,23 +546,61 @@ async fn read_loop(
                         );
                     }
                 }
-                if let Some(prev) = last_snapshot {
-                    let gap = now.saturating_duration_since(prev);
-                    let jitter = gap.abs_diff(tick_period);
-                    full |= local.record(Metric::SnapshotJitter, micros(jitter));
+                // Jitter is measured between states of consecutive ticks
+                // only: a game that skips unchanged states, or a slow
+                // reader that skipped some, says nothing about jitter.
+                if let Some((tick, at)) = last_state
+                    && s.tick == tick.wrapping_add(1)
+                {
+                    let gap = now.saturating_duration_since(at);
+                    full |= local.record(Metric::StateJitter, micros(gap.abs_diff(tick_period)));
                 }
-                last_snapshot = Some(now);
-                if let Some(me) = own_entity(&s, memory.player) {
+                last_state = Some((s.tick, now));
+                let progress = {
+                    let mut bot = session.bot();
+                    if let Err(e) = bot.state(s.tick, &s.data) {
+                        tracing_error(local, "bot_state", &e);
+                    }
+                    bot.progress()
+                };
+                if let Some(progress) = progress {
                     if let Some(before) = resumed_from.take() {
-                        if me.score >= before {
+                        if progress >= before {
                             local.counters.resumes_ok += 1;
                         } else {
                             local.counters.resumes_lost_state += 1;
-                            local.error("resume_lost_score");
+                            local.error("resume_lost_progress");
                         }
                     }
-                    memory.score = me.score;
+                    memory.progress = Some(progress);
                 }
+            }
+            Ok(Event::Msg(ServerMsg::Event(e))) => {
+                local.counters.events += 1;
+                local.counters.msgs_in += 1;
+                let expected = memory.last_event.wrapping_add(1);
+                if e.seq != expected {
+                    // An event seen twice, or one never seen: the platform
+                    // promises exactly once, in order.
+                    let kind = if e.seq < expected {
+                        "event_repeated"
+                    } else {
+                        "event_missing"
+                    };
+                    tracing_error(
+                        local,
+                        kind,
+                        &format!("event {} after {}", e.seq, memory.last_event),
+                    );
+                }
+                if e.seq > memory.last_event {
+                    memory.last_event = e.seq;
+                }
+                if let Err(err) = session.bot().event(&e.data) {
+                    tracing_error(local, "bot_event", &err);
+                }
+                ack.upto.store(memory.last_event, Relaxed);
+                ack.wake.notify_one();
             }
             Ok(Event::Msg(ServerMsg::Pong(p))) => {
                 local.counters.pongs += 1;
@@ -516,7 +623,7 @@ async fn read_loop(
         }
         if full || now.duration_since(last_flush) >= FLUSH_EVERY {
             local.counters.bytes_in += reader.take_bytes_received();
-            ctx.stats.flush(id, local);
+            ctx.stats.flush(session.id, local);
             last_flush = now;
         }
     }
@@ -525,29 +632,6 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn own_entity_ignores_pickups_with_the_same_number() {
-        let e = |id, kind, score| protocol::Entity {
-            id,
-            kind,
-            x: 1,
-            y: 1,
-            score,
-        };
-        let s = protocol::Snapshot {
-            tick: 1,
-            ack: 0,
-            players: 2,
-            entities: vec![
-                e(7, EntityKind::Pickup, 0),
-                e(7, EntityKind::Player, 5),
-                e(8, EntityKind::Player, 1),
-            ],
-        };
-        assert_eq!(own_entity(&s, 7).map(|e| e.score), Some(5));
-        assert_eq!(own_entity(&s, 9), None);
-    }
 
     #[test]
     fn backoff_is_full_jitter_below_a_doubling_cap() {

@@ -234,8 +234,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "snapshots: {}; pings {}, pongs {}",
-            c.snapshots, c.pings, c.pongs
+            "states: {}; events: {}; pings {}, pongs {}",
+            c.states, c.events, c.pings, c.pongs
         );
         let _ = writeln!(
             out,

@@ -33,13 +33,13 @@ const LOCAL_BATCH: usize = 512;
 pub enum Metric {
     /// TCP connect + WebSocket upgrade + Hello→Welcome.
     Connect = 0,
-    /// From an input's *scheduled* send time to the first snapshot that
+    /// From a game message's *scheduled* send time to the first state that
     /// acknowledges it.
     InputAck = 1,
     /// App-level Ping→Pong round trip, from the ping's scheduled time.
     PingRtt = 2,
-    /// |inter-arrival time of consecutive snapshots − tick period|.
-    SnapshotJitter = 3,
+    /// |inter-arrival time of states of consecutive ticks − tick period|.
+    StateJitter = 3,
     /// From a drop being noticed to the next successful Welcome.
     Reconnect = 4,
 }
@@ -50,7 +50,7 @@ impl Metric {
         Metric::Connect,
         Metric::InputAck,
         Metric::PingRtt,
-        Metric::SnapshotJitter,
+        Metric::StateJitter,
         Metric::Reconnect,
     ];
 
@@ -60,7 +60,7 @@ impl Metric {
             Metric::Connect => "connect",
             Metric::InputAck => "input_ack",
             Metric::PingRtt => "ping_rtt",
-            Metric::SnapshotJitter => "snapshot_jitter",
+            Metric::StateJitter => "state_jitter",
             Metric::Reconnect => "reconnect",
         }
     }
@@ -76,16 +76,19 @@ pub fn new_histogram() -> Histogram<u64> {
 pub struct Counters {
     /// Successful handshakes (first connects and reconnects).
     pub connects: u64,
-    /// Inputs written to the socket.
+    /// Game messages (inputs) written to the socket.
     pub inputs_sent: u64,
-    /// Inputs acknowledged by a snapshot.
+    /// Inputs acknowledged by a state.
     pub inputs_acked: u64,
     /// Inputs outstanding when their connection dropped (never acked).
     pub inputs_lost: u64,
     /// Inputs outstanding when the run ended (in flight).
     pub inputs_in_flight_at_end: u64,
-    /// Snapshots received.
-    pub snapshots: u64,
+    /// States received.
+    pub states: u64,
+    /// Events received (each exactly once, in order, or an error is
+    /// counted).
+    pub events: u64,
     /// Messages received.
     pub msgs_in: u64,
     /// Payload bytes received.
@@ -104,12 +107,13 @@ pub struct Counters {
     pub reconnect_attempts: u64,
     /// Reconnect attempts that failed (server down, refused); retried.
     pub reconnect_failures: u64,
-    /// Resumes that got the same player back with its score intact.
+    /// Resumes that got the same player back with its progress (the bot's
+    /// number that must never go down, the arena's score) intact.
     pub resumes_ok: u64,
     /// Resumes refused (token unknown or expired): the client rejoined as a
     /// new player.
     pub resumes_failed: u64,
-    /// Resumes that got the player back with a lower score than it had.
+    /// Resumes that got the player back with less progress than it had.
     pub resumes_lost_state: u64,
     /// Joins as a new player after a failed resume.
     pub rejoins: u64,
@@ -129,7 +133,8 @@ impl Counters {
             inputs_acked,
             inputs_lost,
             inputs_in_flight_at_end,
-            snapshots,
+            states,
+            events,
             msgs_in,
             bytes_in,
             msgs_out,

@@ -319,12 +319,7 @@ mod tests {
         check("reconnect.max<2s", "reconnect.max", Op::Lt, 2_000_000.0);
         check("ack_ratio>=99.5%", "ack_ratio", Op::Ge, 0.995);
         check("resumes_ok != 3", "resumes_ok", Op::Ne, 3.0);
-        check(
-            "counters.snapshots > 10",
-            "counters.snapshots",
-            Op::Gt,
-            10.0,
-        );
+        check("counters.states > 10", "counters.states", Op::Gt, 10.0);
         for bad in ["input_ack.p99", "<= 5", "x <= ", "x <= fast"] {
             assert!(parse_assertion(bad).is_err(), "{bad}");
         }

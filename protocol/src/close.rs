@@ -29,7 +29,8 @@ pub enum CloseCode {
     ServiceRestart = 1012,
     /// `Hello.version` differs from the server's protocol version.
     VersionMismatch = 4000,
-    /// Every room is full and no new room may open.
+    /// No room of the requested type has a free seat and no new room may
+    /// open (quick join, create): the server is at its room limit.
     RoomFull = 4001,
     /// The resume token is unknown, or its grace period has ended.
     InvalidResumeToken = 4002,
@@ -45,6 +46,31 @@ pub enum CloseCode {
     SessionTakenOver = 4007,
     /// No `Hello` arrived within the handshake timeout.
     HandshakeTimeout = 4008,
+    /// The server has no room type of the requested name.
+    UnknownRoomType = 4009,
+    /// No open room has the requested id or invite code.
+    NoSuchRoom = 4010,
+    /// The room is locked: it takes no new players (its own players may
+    /// still resume).
+    RoomLocked = 4011,
+    /// The room asked for by id or invite code has no free seat.
+    RoomAtCapacity = 4012,
+    /// The room is private: it is reached by its invite code only.
+    RoomPrivate = 4013,
+    /// The game refused the join (or the options of a new room); the close
+    /// reason is the game's.
+    RefusedByGame = 4014,
+    /// The game removed the player; the close reason is the game's.
+    Kicked = 4015,
+    /// The game ended the room; the close reason is the game's.
+    RoomEnded = 4016,
+    /// The player's unacknowledged events passed the server's bound: the
+    /// client stopped acknowledging (or reading) events, and its session
+    /// ended.
+    EventBacklog = 4017,
+    /// Too many invite-code attempts from this address; wait before
+    /// trying again.
+    TooManyAttempts = 4018,
 }
 
 /// What a client should do after a close, by code.
@@ -60,7 +86,7 @@ pub enum Retry {
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 18] = [
+    pub const ALL: [CloseCode; 28] = [
         Self::Normal,
         Self::GoingAway,
         Self::ProtocolError,
@@ -79,6 +105,16 @@ impl CloseCode {
         Self::ServerFull,
         Self::SessionTakenOver,
         Self::HandshakeTimeout,
+        Self::UnknownRoomType,
+        Self::NoSuchRoom,
+        Self::RoomLocked,
+        Self::RoomAtCapacity,
+        Self::RoomPrivate,
+        Self::RefusedByGame,
+        Self::Kicked,
+        Self::RoomEnded,
+        Self::EventBacklog,
+        Self::TooManyAttempts,
     ];
 
     /// The number on the wire.
@@ -112,6 +148,16 @@ impl CloseCode {
             Self::ServerFull => "server_full",
             Self::SessionTakenOver => "session_taken_over",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::UnknownRoomType => "unknown_room_type",
+            Self::NoSuchRoom => "no_such_room",
+            Self::RoomLocked => "room_locked",
+            Self::RoomAtCapacity => "room_at_capacity",
+            Self::RoomPrivate => "room_private",
+            Self::RefusedByGame => "refused_by_game",
+            Self::Kicked => "kicked",
+            Self::RoomEnded => "room_ended",
+            Self::EventBacklog => "event_backlog",
+            Self::TooManyAttempts => "too_many_attempts",
         }
     }
 
@@ -125,7 +171,7 @@ impl CloseCode {
             | Self::IdleTimeout
             | Self::ServerFull
             | Self::HandshakeTimeout => Retry::Resume,
-            Self::RoomFull | Self::InvalidResumeToken => Retry::Rejoin,
+            Self::RoomFull | Self::InvalidResumeToken | Self::EventBacklog => Retry::Rejoin,
             Self::Normal
             | Self::ProtocolError
             | Self::UnsupportedData
@@ -134,7 +180,16 @@ impl CloseCode {
             | Self::MessageTooBig
             | Self::VersionMismatch
             | Self::InputFlood
-            | Self::SessionTakenOver => Retry::Stop,
+            | Self::SessionTakenOver
+            | Self::UnknownRoomType
+            | Self::NoSuchRoom
+            | Self::RoomLocked
+            | Self::RoomAtCapacity
+            | Self::RoomPrivate
+            | Self::RefusedByGame
+            | Self::Kicked
+            | Self::RoomEnded
+            | Self::TooManyAttempts => Retry::Stop,
         }
     }
 }
@@ -165,5 +220,8 @@ mod tests {
         assert_eq!(CloseCode::SessionTakenOver.retry(), Retry::Stop);
         assert_eq!(CloseCode::InvalidResumeToken.retry(), Retry::Rejoin);
         assert_eq!(CloseCode::GoingAway.retry(), Retry::Resume);
+        assert_eq!(CloseCode::Kicked.retry(), Retry::Stop);
+        assert_eq!(CloseCode::NoSuchRoom.retry(), Retry::Stop);
+        assert_eq!(CloseCode::EventBacklog.retry(), Retry::Rejoin);
     }
 }

@@ -1,4 +1,6 @@
-//! Encoding and decoding of whole messages.
+//! Encoding and decoding of whole messages: the envelope, and (through
+//! [`decode_value`] and [`encode_value`]) any serde value, which is how
+//! games encode their own bytes with the same rules.
 //!
 //! Decoding always runs with a byte limit and rejects trailing bytes:
 //! without a limit, a 9-byte message claiming a `Vec` of 2^56 elements makes
@@ -10,15 +12,13 @@ use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Largest client message the server accepts, in bytes. The largest useful
-/// one (`Hello` with a token) is 19 bytes; the slack is for future fields,
-/// not for payloads.
-pub const MAX_CLIENT_MSG_BYTES: usize = 256;
+/// Largest client message the server accepts, in bytes. The largest `Hello`
+/// the request bounds allow (eight options of the longest keys and values)
+/// is under 800 bytes; a game's message has the rest of the room.
+pub const MAX_CLIENT_MSG_BYTES: usize = 1024;
 
 /// Largest server message a client accepts, in bytes; a bigger message
-/// means a broken or hostile server. bincode applies the limit to what it
-/// decodes into memory (16 bytes per snapshot entity), so a snapshot may
-/// hold at most 65,534 entities, far beyond any view.
+/// means a broken or hostile server.
 pub const MAX_SERVER_MSG_BYTES: usize = 1 << 20;
 
 type Limited<const N: usize> = Configuration<LittleEndian, Varint, Limit<N>>;
@@ -53,7 +53,9 @@ pub enum DecodeError {
     },
 }
 
-fn decode_limited<T: DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
+/// Decodes one value of type `T` from exactly `bytes`, which may be at most
+/// `N` bytes long; bincode also stops at `N` bytes of decoded size.
+pub fn decode_value<T: DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > N {
         return Err(DecodeError::TooLarge {
             len: bytes.len(),
@@ -71,31 +73,33 @@ fn decode_limited<T: DeserializeOwned, const N: usize>(bytes: &[u8]) -> Result<T
     Ok(value)
 }
 
-fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> usize {
-    // Writing into a Vec cannot fail and our types have no serde errors, so
-    // an error here is a bug in this crate, not bad input.
+/// Appends the encoding of `value` to `out`; returns the bytes written.
+pub fn encode_value<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> usize {
+    // Writing into a Vec cannot fail, and a serde error would be a type
+    // that cannot be encoded at all (a map with non-string keys, say): a
+    // bug in the caller's types, not bad input.
     bincode::serde::encode_into_std_write(value, out, config::standard())
-        .expect("encoding a protocol message into a Vec cannot fail")
+        .expect("encoding a value into a Vec cannot fail")
 }
 
 /// Decodes one client message (untrusted input on the server).
 pub fn decode_client(bytes: &[u8]) -> Result<ClientMsg, DecodeError> {
-    decode_limited::<ClientMsg, MAX_CLIENT_MSG_BYTES>(bytes)
+    decode_value::<ClientMsg, MAX_CLIENT_MSG_BYTES>(bytes)
 }
 
 /// Decodes one server message (untrusted input on a client).
 pub fn decode_server(bytes: &[u8]) -> Result<ServerMsg, DecodeError> {
-    decode_limited::<ServerMsg, MAX_SERVER_MSG_BYTES>(bytes)
+    decode_value::<ServerMsg, MAX_SERVER_MSG_BYTES>(bytes)
 }
 
 /// Appends the encoding of `msg` to `out`; returns the bytes written.
 pub fn encode_client(msg: &ClientMsg, out: &mut Vec<u8>) -> usize {
-    encode_into(msg, out)
+    encode_value(msg, out)
 }
 
 /// Appends the encoding of `msg` to `out`; returns the bytes written.
 pub fn encode_server(msg: &ServerMsg, out: &mut Vec<u8>) -> usize {
-    encode_into(msg, out)
+    encode_value(msg, out)
 }
 
 #[cfg(test)]
@@ -108,64 +112,83 @@ mod tests {
             ClientMsg::Hello(Hello {
                 version: crate::PROTOCOL_VERSION,
                 resume: None,
+                room: RoomRequest::quick("arena"),
             }),
             ClientMsg::Hello(Hello {
                 version: 7,
-                resume: Some(ResumeToken([0xAB; 16])),
+                resume: Some(Resume {
+                    token: ResumeToken([0xAB; 16]),
+                    last_event: 300,
+                }),
+                room: RoomRequest::Create {
+                    room_type: "four".into(),
+                    options: vec![("speed".into(), "fast".into())],
+                    private: true,
+                },
             }),
-            ClientMsg::Input(Input {
+            ClientMsg::Hello(Hello {
+                version: 2,
+                resume: None,
+                room: RoomRequest::JoinById { room_id: 70_000 },
+            }),
+            ClientMsg::Hello(Hello {
+                version: 2,
+                resume: None,
+                room: RoomRequest::JoinByCode {
+                    code: "ABCD2345".into(),
+                },
+            }),
+            ClientMsg::Game(GameMsg {
                 seq: 0,
-                dx: -127,
-                dy: 127,
+                data: vec![],
             }),
-            ClientMsg::Input(Input {
+            ClientMsg::Game(GameMsg {
                 seq: u32::MAX,
-                dx: 0,
-                dy: -1,
+                data: vec![1, 0x81, 0x7f],
             }),
             ClientMsg::Ping(Ping { t: u64::MAX }),
+            ClientMsg::EventAck(EventAck { upto: 251 }),
+            ClientMsg::Leave,
         ]
     }
 
     fn server_samples() -> Vec<ServerMsg> {
         vec![
             ServerMsg::Welcome(Welcome {
-                version: 1,
+                version: 2,
                 player_id: 70_000,
                 room_id: 3,
+                room_type: "arena".into(),
+                invite_code: None,
                 resume_token: ResumeToken(*b"0123456789abcdef"),
                 resumed: true,
                 tick_hz: 30,
-                world_width: 2000,
-                world_height: 1500,
-                view_radius: 300,
+                game: vec![1, 2, 3],
             }),
-            ServerMsg::Snapshot(Snapshot {
+            ServerMsg::Welcome(Welcome {
+                version: 2,
+                player_id: 1,
+                room_id: 1,
+                room_type: "four".into(),
+                invite_code: Some("ABCD2345".into()),
+                resume_token: ResumeToken([0; 16]),
+                resumed: false,
+                tick_hz: 10,
+                game: vec![],
+            }),
+            ServerMsg::State(State {
                 tick: 123_456,
                 ack: 250,
-                players: 100,
-                entities: vec![
-                    Entity {
-                        id: 1,
-                        kind: EntityKind::Player,
-                        x: 0,
-                        y: u16::MAX,
-                        score: 251,
-                    },
-                    Entity {
-                        id: u32::MAX,
-                        kind: EntityKind::DroppedPlayer,
-                        x: 65_535,
-                        y: 250,
-                        score: u32::MAX,
-                    },
-                ],
+                data: vec![0xfb; 300],
             }),
-            ServerMsg::Snapshot(Snapshot {
+            ServerMsg::State(State {
                 tick: 0,
                 ack: 0,
-                players: 0,
-                entities: vec![],
+                data: vec![],
+            }),
+            ServerMsg::Event(Event {
+                seq: 1,
+                data: vec![9, 9],
             }),
             ServerMsg::Pong(Pong {
                 t: 17,
@@ -236,28 +259,47 @@ mod tests {
 
     #[test]
     fn huge_claimed_lengths_fail_without_allocating() {
-        // Snapshot (variant 1), tick 0, ack 0, players 0, then an entity
-        // count of 2^56 as a u64 varint: the 9-byte bomb from FIELD-NOTES.
-        let mut bomb = vec![1, 0, 0, 0, 253];
+        // State (variant 1), tick 0, ack 0, then a data length of 2^56 as
+        // a u64 varint: the 12-byte bomb from FIELD-NOTES.
+        let mut bomb = vec![1, 0, 0, 253];
         bomb.extend_from_slice(&(1u64 << 56).to_le_bytes());
         assert!(matches!(
             decode_server(&bomb),
             Err(DecodeError::Malformed(_))
         ));
-        // A truncated token: a Hello that announces a token and stops short.
-        let mut short = vec![0, 1, 1];
-        short.extend_from_slice(&[253]);
-        short.extend_from_slice(&(1u64 << 56).to_le_bytes());
-        assert!(decode_client(&short).is_err());
+        // A game message claiming 2^56 bytes of data.
+        let mut game = vec![1, 0, 253];
+        game.extend_from_slice(&(1u64 << 56).to_le_bytes());
+        assert!(decode_client(&game).is_err());
+        // Options claiming 2^56 pairs.
+        let mut options = vec![0, 2, 0, 0, 5, b'a', b'r', b'e', b'n', b'a', 253];
+        options.extend_from_slice(&(1u64 << 56).to_le_bytes());
+        assert!(decode_client(&options).is_err());
     }
 
     #[test]
     fn unknown_variants_and_bad_option_tags_are_malformed() {
-        for bad in [&[3u8][..], &[250], &[0, 1, 2], &[0, 1, 7]] {
+        for bad in [&[5u8][..], &[250], &[0, 2, 2], &[0, 2, 0, 4], &[4, 0]] {
             assert!(
-                matches!(decode_client(bad), Err(DecodeError::Malformed(_))),
-                "{bad:?}"
+                decode_client(bad).is_err(),
+                "{bad:?} must not decode: {:?}",
+                decode_client(bad)
             );
         }
+        assert!(decode_server(&[4]).is_err());
+    }
+
+    #[test]
+    fn any_value_decodes_with_its_own_limit() {
+        let mut buf = Vec::new();
+        encode_value(&(7u32, String::from("hi")), &mut buf);
+        assert_eq!(
+            decode_value::<(u32, String), 16>(&buf),
+            Ok((7, "hi".to_owned()))
+        );
+        assert!(matches!(
+            decode_value::<(u32, String), 3>(&buf),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 }

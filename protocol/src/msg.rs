@@ -1,14 +1,18 @@
-//! Message types exchanged between a client and the server.
+//! The session envelope exchanged between a client and the server.
 //!
 //! Field order is wire order: bincode writes struct fields in declaration
 //! order and enum variants as their index from 0. Reordering anything here
 //! is a protocol change (bump [`crate::PROTOCOL_VERSION`] and regenerate the
 //! golden vectors).
+//!
+//! The envelope knows no game: a game's messages, states, events and
+//! welcome data travel as opaque bytes, encoded and decoded by the game's
+//! own codec on both ends.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A random 128-bit secret that lets a dropped player take their own entity
+/// A random 128-bit secret that lets a dropped player take their own seat
 /// back. On the wire it is 16 raw bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ResumeToken(pub [u8; 16]);
@@ -45,32 +49,82 @@ impl fmt::Debug for ResumeToken {
 pub enum ClientMsg {
     /// First message on every connection; nothing else is accepted before it.
     Hello(Hello),
-    /// A movement command; the server applies it at its next tick.
-    Input(Input),
+    /// A message for the game; the room hands it to the game at its next tick.
+    Game(GameMsg),
     /// Application-level heartbeat, answered at once with [`ServerMsg::Pong`].
     Ping(Ping),
+    /// Every event up to and including `upto` has arrived; the server may
+    /// forget them (it keeps unacknowledged events to replay on a resume).
+    EventAck(EventAck),
+    /// The player leaves the room for good; the server closes with 1000.
+    Leave,
 }
 
-/// Opens a session, new or resumed.
+/// Opens a session: a resume of an earlier one, or a new player placed by a
+/// room request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Must equal [`crate::PROTOCOL_VERSION`].
     pub version: u16,
-    /// The token from an earlier `Welcome` to take that player back, or
-    /// `None` to join as a new player.
-    pub resume: Option<ResumeToken>,
+    /// Takes an earlier session back; `room` is then ignored.
+    pub resume: Option<Resume>,
+    /// Where a new player goes.
+    pub room: RoomRequest,
 }
 
-/// A movement command. Inputs are numbered by the client so that it can tell
-/// from [`Snapshot::ack`] which of them the server has applied.
+/// What a resuming client presents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Input {
-    /// Client-chosen sequence number, increasing by one per input.
+pub struct Resume {
+    /// The token from the session's `Welcome`.
+    pub token: ResumeToken,
+    /// The sequence number of the last event the client processed (0 for
+    /// none). The server replays every later event it still holds.
+    pub last_event: u32,
+}
+
+/// Where a new player asks to go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RoomRequest {
+    /// Join the first public, unlocked room of this type with a free seat
+    /// whose creation options match on the type's filter keys; create one
+    /// with these options if there is none.
+    QuickJoin {
+        /// The registered room type's name.
+        room_type: String,
+        /// Options as key/value pairs (see [`crate::limits`]).
+        options: Vec<(String, String)>,
+    },
+    /// Create a new room of this type and join it.
+    Create {
+        /// The registered room type's name.
+        room_type: String,
+        /// Options as key/value pairs (see [`crate::limits`]).
+        options: Vec<(String, String)>,
+        /// A private room is never listed or quick-joined, and is reached
+        /// only by its invite code.
+        private: bool,
+    },
+    /// Join a public room by its id.
+    JoinById {
+        /// The room's id, as in `Welcome.room_id` or `GET /rooms`.
+        room_id: u32,
+    },
+    /// Join a room by its invite code.
+    JoinByCode {
+        /// The code as `Welcome.invite_code` gave it; case, spaces and
+        /// dashes do not matter.
+        code: String,
+    },
+}
+
+/// A message for the game.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameMsg {
+    /// Client-chosen sequence number, increasing by one per message;
+    /// `State.ack` reports the highest one applied.
     pub seq: u32,
-    /// Desired horizontal direction, -127 (left) to 127 (right).
-    pub dx: i8,
-    /// Desired vertical direction, -127 (up) to 127 (down).
-    pub dy: i8,
+    /// The game's message, in the game's own encoding.
+    pub data: Vec<u8>,
 }
 
 /// Heartbeat request.
@@ -80,13 +134,23 @@ pub struct Ping {
     pub t: u64,
 }
 
+/// Acknowledges events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAck {
+    /// The highest event sequence number processed.
+    pub upto: u32,
+}
+
 /// Everything the server may send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerMsg {
     /// Answer to a successful `Hello`.
     Welcome(Welcome),
-    /// The player's surroundings, once per tick.
-    Snapshot(Snapshot),
+    /// The game's view for this player, latest wins: a slow client skips
+    /// states rather than queueing them.
+    State(State),
+    /// A reliable, ordered message from the game.
+    Event(Event),
     /// Answer to a `Ping`, sent by the connection at once (not at a tick).
     Pong(Pong),
 }
@@ -96,65 +160,43 @@ pub enum ServerMsg {
 pub struct Welcome {
     /// The server's [`crate::PROTOCOL_VERSION`].
     pub version: u16,
-    /// This player's id; the player's own entity in snapshots has this id
-    /// and kind [`EntityKind::Player`]. Kept across resumes.
+    /// This player's id, kept across resumes.
     pub player_id: u32,
     /// The room the player is in.
     pub room_id: u32,
+    /// The room's type, as registered on the server.
+    pub room_type: String,
+    /// The room's invite code, for private rooms.
+    pub invite_code: Option<String>,
     /// Secret to present in a later `Hello` to resume this player.
     pub resume_token: ResumeToken,
     /// True when this `Hello` resumed an existing player.
     pub resumed: bool,
-    /// Snapshots per second.
+    /// The room's simulation steps per second.
     pub tick_hz: u16,
-    /// Width of the field in world units (x runs 0..=width).
-    pub world_width: u16,
-    /// Height of the field in world units (y runs 0..=height).
-    pub world_height: u16,
-    /// Entities farther than this from the player are not in its snapshots.
-    pub view_radius: u16,
+    /// The game's own welcome data, in the game's encoding.
+    pub game: Vec<u8>,
 }
 
 /// What one player sees at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct State {
     /// The room's tick number.
     pub tick: u32,
-    /// Highest input `seq` the server has applied for this player (0 before
-    /// the first input).
+    /// Highest `GameMsg.seq` the server has applied for this player (0
+    /// before the first).
     pub ack: u32,
-    /// Players in the room, including ones dropped and waiting to resume.
-    pub players: u16,
-    /// Every entity within the view radius, the player's own included.
-    pub entities: Vec<Entity>,
+    /// The game's state for this player, in the game's encoding.
+    pub data: Vec<u8>,
 }
 
-/// One thing on the field, as a client sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entity {
-    /// Unique among entities of the same kind in the room; for a player it
-    /// is the player id.
-    pub id: u32,
-    /// What the entity is.
-    pub kind: EntityKind,
-    /// Horizontal position in world units.
-    pub x: u16,
-    /// Vertical position in world units.
-    pub y: u16,
-    /// A player's score; 0 for other kinds.
-    pub score: u32,
-}
-
-/// Kinds of entity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EntityKind {
-    /// A connected player.
-    Player,
-    /// Something a player collects for a point.
-    Pickup,
-    /// A player whose connection dropped; frozen until it resumes or its
-    /// grace period ends.
-    DroppedPlayer,
+/// A reliable event from the game.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// 1 for a session's first event, then one more for each.
+    pub seq: u32,
+    /// The event, in the game's encoding.
+    pub data: Vec<u8>,
 }
 
 /// Answer to a `Ping`.
@@ -165,4 +207,14 @@ pub struct Pong {
     /// Server wall clock, milliseconds since the Unix epoch, for clients
     /// that estimate their clock offset.
     pub server_time_ms: u64,
+}
+
+impl RoomRequest {
+    /// A quick join of `room_type` with no options.
+    pub fn quick(room_type: &str) -> Self {
+        Self::QuickJoin {
+            room_type: room_type.to_owned(),
+            options: Vec::new(),
+        }
+    }
 }

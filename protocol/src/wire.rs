@@ -1,25 +1,23 @@
-//! Hand-written encoding of snapshots for the server's hot path.
+//! Hand-written encoding for the server's hot path, byte for byte what
+//! bincode writes (the tests below check it against bincode itself).
 //!
-//! Each tick the server encodes every visible entity once, then builds each
-//! player's snapshot by copying the bytes of the entities that player sees
-//! behind a small header. That only works because bincode's encoding of a
-//! struct is the concatenation of its fields' encodings, which is what this
-//! module writes by hand. The tests below check it against bincode itself,
-//! byte for byte, so the two cannot drift apart.
+//! Each tick the server writes every player's `State` into one shared
+//! buffer: it begins the message ([`begin_state`]), lets the game append
+//! its bytes in place, then fixes up the length ([`finish_state`]). That
+//! avoids building a `Vec` per player and copying it. [`put_varint`] is
+//! also what games use to write their own bytes by hand (through
+//! `game_api`), so that a hand-written game encoding and its bincode form
+//! cannot drift apart either.
 
-use crate::msg::{Entity, EntityKind};
+/// Index of `ServerMsg::State` among `ServerMsg`'s variants.
+const STATE_VARIANT: u64 = 1;
 
-/// Index of `ServerMsg::Snapshot` among `ServerMsg`'s variants.
-const SNAPSHOT_VARIANT: u64 = 1;
+/// Index of `ServerMsg::Event` among `ServerMsg`'s variants.
+const EVENT_VARIANT: u64 = 2;
 
-/// Largest encoding of one [`Entity`]: id (5) + kind (1) + x (3) + y (3) +
-/// score (5). With ids below 65,536 and scores below 251 it is at most 11
-/// bytes (exactly 11 when id, x and y are all 251 or more).
-pub const MAX_ENTITY_BYTES: usize = 17;
-
-/// Largest encoding of a snapshot header: variant (1) + tick (5) + ack (5) +
-/// players (3) + entity count (9).
-pub const MAX_SNAPSHOT_HEADER_BYTES: usize = 23;
+/// Largest encoding of a state header before its data: variant (1) + tick
+/// (5) + ack (5) + data length (9).
+pub const MAX_STATE_HEADER_BYTES: usize = 20;
 
 /// Appends `v` as a bincode `standard()` varint: values below 251 are one
 /// byte; larger ones are a marker byte (251, 252, 253) and then the value as
@@ -40,143 +38,117 @@ pub fn put_varint(out: &mut Vec<u8>, v: u64) {
     }
 }
 
-/// Variant index of an [`EntityKind`] (its declaration order).
+/// Bytes [`put_varint`] writes for `v`.
 #[inline]
-const fn kind_index(kind: EntityKind) -> u8 {
-    match kind {
-        EntityKind::Player => 0,
-        EntityKind::Pickup => 1,
-        EntityKind::DroppedPlayer => 2,
+pub const fn varint_len(v: u64) -> usize {
+    if v < 251 {
+        1
+    } else if v <= u16::MAX as u64 {
+        3
+    } else if v <= u32::MAX as u64 {
+        5
+    } else {
+        9
     }
 }
 
-/// Appends the bincode encoding of one entity.
+/// Appends the start of a `ServerMsg::State` (variant, tick, ack) and one
+/// byte reserved for the data length. Append the state's data, then call
+/// [`finish_state`] with the returned mark.
 #[inline]
-pub fn encode_entity(e: &Entity, out: &mut Vec<u8>) {
-    put_varint(out, u64::from(e.id));
-    out.push(kind_index(e.kind));
-    put_varint(out, u64::from(e.x));
-    put_varint(out, u64::from(e.y));
-    put_varint(out, u64::from(e.score));
-}
-
-/// Appends everything of a `ServerMsg::Snapshot` that precedes its entities.
-/// Follow it with exactly `entity_count` encoded entities.
-#[inline]
-pub fn encode_snapshot_header(
-    tick: u32,
-    ack: u32,
-    players: u16,
-    entity_count: usize,
-    out: &mut Vec<u8>,
-) {
-    put_varint(out, SNAPSHOT_VARIANT);
+pub fn begin_state(tick: u32, ack: u32, out: &mut Vec<u8>) -> usize {
+    put_varint(out, STATE_VARIANT);
     put_varint(out, u64::from(tick));
     put_varint(out, u64::from(ack));
-    put_varint(out, u64::from(players));
-    put_varint(out, entity_count as u64);
+    out.push(0);
+    out.len()
+}
+
+/// Completes the state begun at `mark`: everything appended since is its
+/// data. Writes the data's length into the reserved byte, moving the data
+/// up when the length needs a longer varint (data of 251 bytes or more).
+#[inline]
+pub fn finish_state(mark: usize, out: &mut Vec<u8>) {
+    let len = out.len() - mark;
+    let needed = varint_len(len as u64);
+    if needed == 1 {
+        out[mark - 1] = len as u8;
+        return;
+    }
+    let extra = needed - 1;
+    out.resize(out.len() + extra, 0);
+    out.copy_within(mark..mark + len, mark + extra);
+    let mut prefix = Vec::with_capacity(needed);
+    put_varint(&mut prefix, len as u64);
+    out[mark - 1..mark - 1 + needed].copy_from_slice(&prefix);
+}
+
+/// Appends a whole `ServerMsg::Event` with sequence number `seq`.
+pub fn encode_event(seq: u32, data: &[u8], out: &mut Vec<u8>) {
+    put_varint(out, EVENT_VARIANT);
+    put_varint(out, u64::from(seq));
+    put_varint(out, data.len() as u64);
+    out.extend_from_slice(data);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ServerMsg, Snapshot, encode_server};
+    use crate::{Event, ServerMsg, State, encode_server};
 
     const EDGES: [u32; 9] = [0, 1, 250, 251, 252, 65_535, 65_536, 1 << 24, u32::MAX];
+    const LENGTHS: [usize; 8] = [0, 1, 250, 251, 252, 1000, 65_535, 65_536];
 
-    fn by_hand(s: &Snapshot) -> Vec<u8> {
+    fn by_bincode(msg: ServerMsg) -> Vec<u8> {
         let mut out = Vec::new();
-        encode_snapshot_header(s.tick, s.ack, s.players, s.entities.len(), &mut out);
-        for e in &s.entities {
-            encode_entity(e, &mut out);
-        }
-        out
-    }
-
-    fn by_bincode(s: &Snapshot) -> Vec<u8> {
-        let mut out = Vec::new();
-        encode_server(&ServerMsg::Snapshot(s.clone()), &mut out);
+        encode_server(&msg, &mut out);
         out
     }
 
     #[test]
-    fn hand_encoding_equals_bincode_at_every_varint_edge() {
-        let kinds = [
-            EntityKind::Player,
-            EntityKind::Pickup,
-            EntityKind::DroppedPlayer,
-        ];
-        for (i, &v) in EDGES.iter().enumerate() {
-            let small = v as u16;
-            let entities = (0..i + 1)
-                .map(|j| Entity {
-                    id: EDGES[(i + j) % EDGES.len()],
-                    kind: kinds[j % 3],
-                    x: small,
-                    y: EDGES[j % EDGES.len()] as u16,
-                    score: v,
-                })
-                .collect();
-            let s = Snapshot {
-                tick: v,
-                ack: EDGES[EDGES.len() - 1 - i],
-                players: small,
-                entities,
-            };
-            assert_eq!(by_hand(&s), by_bincode(&s), "{s:?}");
+    fn states_written_in_place_equal_bincode_at_every_edge() {
+        for (i, &len) in LENGTHS.iter().enumerate() {
+            let tick = EDGES[i % EDGES.len()];
+            let ack = EDGES[(i * 5 + 3) % EDGES.len()];
+            let data: Vec<u8> = (0..len).map(|b| (b * 7) as u8).collect();
+            // Something before, as in the shared tick buffer.
+            let mut out = vec![0xEE; 3];
+            let mark = begin_state(tick, ack, &mut out);
+            out.extend_from_slice(&data);
+            finish_state(mark, &mut out);
+            let want = by_bincode(ServerMsg::State(State { tick, ack, data }));
+            assert_eq!(&out[..3], &[0xEE; 3]);
+            assert_eq!(&out[3..], &want[..], "len {len} tick {tick} ack {ack}");
         }
     }
 
     #[test]
-    fn entity_sizes_match_the_documented_bounds() {
-        let mut out = Vec::new();
-        encode_entity(
-            &Entity {
-                id: u32::MAX,
-                kind: EntityKind::DroppedPlayer,
-                x: u16::MAX,
-                y: u16::MAX,
-                score: u32::MAX,
-            },
-            &mut out,
-        );
-        assert_eq!(out.len(), MAX_ENTITY_BYTES);
-        out.clear();
-        encode_entity(
-            &Entity {
-                id: 65_535,
-                kind: EntityKind::Player,
-                x: 1999,
-                y: 1999,
-                score: 250,
-            },
-            &mut out,
-        );
-        assert_eq!(out.len(), 11);
-        out.clear();
-        encode_snapshot_header(u32::MAX, u32::MAX, u16::MAX, usize::MAX, &mut out);
-        assert_eq!(out.len(), MAX_SNAPSHOT_HEADER_BYTES);
+    fn events_equal_bincode() {
+        for (&seq, &len) in EDGES.iter().zip(LENGTHS.iter()) {
+            let data = vec![3u8; len];
+            let mut out = Vec::new();
+            encode_event(seq, &data, &mut out);
+            assert_eq!(out, by_bincode(ServerMsg::Event(Event { seq, data })));
+        }
     }
 
     #[test]
-    fn a_typical_snapshot_of_twenty_entities_is_229_bytes() {
-        // A room a few minutes old (tick and ack past 250), 100 players,
-        // ids, x and y past 250, small scores: the common case.
-        let entities = (0..20)
-            .map(|i| Entity {
-                id: 300 + i,
-                kind: EntityKind::Player,
-                x: 1000 + i as u16,
-                y: 700,
-                score: 12,
-            })
-            .collect::<Vec<_>>();
-        let s = Snapshot {
-            tick: 5_400,
-            ack: 3_600,
-            players: 100,
-            entities,
-        };
-        assert_eq!(by_hand(&s).len(), 9 + 20 * 11);
+    fn varint_lengths_match_what_is_written() {
+        for v in [
+            0u64,
+            250,
+            251,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+        }
+        let mut out = Vec::new();
+        begin_state(u32::MAX, u32::MAX, &mut out);
+        assert_eq!(out.len() + 8, MAX_STATE_HEADER_BYTES);
     }
 }

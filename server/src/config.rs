@@ -1,8 +1,12 @@
-//! Command-line options (with `GAME_*` environment fallbacks) and the
-//! settings derived from them.
+//! The server's options: command-line flags with `GAME_*` environment
+//! fallbacks, and the settings derived from them.
 //!
-//! Every limit lives here with a default and a reason; nothing else in the
-//! server reads the environment or the command line.
+//! Every server limit lives here with a default and a reason; a game's own
+//! options (the arena's field size, say) belong to the game and to the
+//! binary that registers it. [`Config::default`] is the documented defaults
+//! and nothing else: only `main` reads the environment and the command line
+//! (through clap), so a server embedded in a test does not change with the
+//! shell it runs in.
 
 use clap::{Parser, ValueEnum};
 use std::net::SocketAddr;
@@ -34,53 +38,31 @@ pub struct Config {
     #[arg(long, env = "GAME_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Simulation steps, and snapshots, per second in every room.
+    /// Simulation steps, and states, per second in rooms whose type sets no
+    /// rate of its own.
     #[arg(long, env = "GAME_TICK_HZ", default_value_t = 30,
           value_parser = clap::value_parser!(u16).range(1..=240))]
     pub tick_hz: u16,
 
-    /// Players per room; a new room opens when all are full.
-    #[arg(long, env = "GAME_ROOM_CAPACITY", default_value_t = 100,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub room_capacity: u16,
-
-    /// Most rooms open at once; past it, joins are refused with 4001.
+    /// Most rooms open at once, of all types; past it, new rooms are
+    /// refused with 4001.
     #[arg(long, env = "GAME_MAX_ROOMS", default_value_t = 1000)]
     pub max_rooms: u32,
 
-    /// Width of each room's field, in world units.
-    #[arg(long, env = "GAME_WORLD_WIDTH", default_value_t = 2000,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub world_width: u16,
+    /// How long an empty room stays open for someone to join, as DURATION
+    /// for every room type or TYPE=DURATION for one (repeatable; a type's
+    /// own default applies otherwise: four-in-a-row keeps an empty private
+    /// room two minutes, so a host who reloads finds it).
+    #[arg(long = "room-linger", env = "GAME_ROOM_LINGER", value_delimiter = ',',
+          value_parser = linger_rule)]
+    pub room_linger: Vec<LingerRule>,
 
-    /// Height of each room's field, in world units.
-    #[arg(long, env = "GAME_WORLD_HEIGHT", default_value_t = 2000,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub world_height: u16,
-
-    /// Players see only entities within this distance (interest management).
-    #[arg(long, env = "GAME_VIEW_RADIUS", default_value_t = 300,
-          value_parser = clap::value_parser!(u16).range(1..))]
-    pub view_radius: u16,
-
-    /// Pickups on each room's field.
-    #[arg(long, env = "GAME_PICKUPS", default_value_t = 60)]
-    pub pickups: u32,
-
-    /// How long a collected pickup stays away before it respawns.
-    #[arg(long, env = "GAME_PICKUP_RESPAWN", default_value = "3s", value_parser = duration)]
-    pub pickup_respawn: Duration,
-
-    /// Player speed in world units per second.
-    #[arg(long, env = "GAME_PLAYER_SPEED", default_value_t = 240)]
-    pub player_speed: u32,
-
-    /// Seed of the worlds' random numbers; random when not given. Rooms are
-    /// deterministic for a given seed and input sequence.
+    /// Seed of the rooms' random numbers; random when not given. Rooms are
+    /// deterministic for a given seed and message sequence.
     #[arg(long, env = "GAME_SEED")]
     pub seed: Option<u64>,
 
-    /// How long a dropped player's entity waits, frozen, for a resume.
+    /// How long a dropped player keeps its place, waiting for a resume.
     #[arg(long, env = "GAME_RESUME_GRACE", default_value = "15s", value_parser = duration)]
     pub resume_grace: Duration,
 
@@ -106,10 +88,10 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Largest message in bytes, after reassembling fragments; larger ones
-    /// are closed with 1009. Game messages are at most 19 bytes and the
-    /// decoder refuses more than 256 whatever this says; larger values only
-    /// matter for the --echo-route conformance endpoint (the Autobahn suite
-    /// sends messages of up to 16 MiB).
+    /// are closed with 1009. The protocol's decoder refuses more than 1,024
+    /// whatever this says; larger values only matter for the --echo-route
+    /// conformance endpoint (the Autobahn suite sends messages of up to
+    /// 16 MiB).
     #[arg(long, env = "GAME_MAX_MESSAGE_SIZE", default_value_t = protocol::MAX_CLIENT_MSG_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(1..=MAX_MESSAGE_SIZE_LIMIT as u64))]
@@ -179,8 +161,9 @@ pub struct Config {
     #[arg(long, env = "GAME_STATE_FILE")]
     pub state_file: Option<std::path::PathBuf>,
 
-    /// Inputs accepted per connection per second; excess is dropped, and a
-    /// client that keeps sending more than twice this is closed (4003).
+    /// Game messages accepted per connection per second; excess is
+    /// dropped, and a client that keeps sending more than twice this is
+    /// closed (4003).
     #[arg(long, env = "GAME_MAX_INPUTS_PER_SEC", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inputs_per_sec: u32,
@@ -199,28 +182,86 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// How long empty rooms linger: for every type, or for one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LingerRule {
+    /// The room type it applies to; every type when `None`.
+    pub room_type: Option<String>,
+    /// How long an empty room stays open.
+    pub linger: Duration,
+}
+
+fn linger_rule(s: &str) -> Result<LingerRule, String> {
+    let (room_type, d) = match s.split_once('=') {
+        Some((t, d)) => (Some(t.to_owned()), d),
+        None => (None, s),
+    };
+    let linger = duration(d).map_err(|e| format!("{d:?}: {e}"))?;
+    Ok(LingerRule { room_type, linger })
+}
+
 impl Default for Config {
+    /// The documented defaults, whatever the environment says.
     fn default() -> Self {
-        Self::parse_from(["server"])
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tick_hz: 30,
+            max_rooms: 1000,
+            room_linger: Vec::new(),
+            seed: None,
+            resume_grace: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(15),
+            handshake_timeout: Duration::from_secs(5),
+            slow_timeout: Duration::from_secs(3),
+            max_connections: 10_000,
+            max_message_size: protocol::MAX_CLIENT_MSG_BYTES,
+            send_buffer: 64 * 1024,
+            max_connections_per_ip: 0,
+            allowed_origins: Vec::new(),
+            header_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            echo_route: false,
+            state_file: None,
+            max_inputs_per_sec: 60,
+            shutdown_timeout: Duration::from_secs(5),
+            threads: None,
+            log_format: LogFormat::Human,
+        }
     }
 }
 
 impl Config {
-    /// The tick period.
+    /// Default options plus `args` as on the command line (without the
+    /// program name), ignoring the environment: what tests and embedders
+    /// use.
+    pub fn from_args(args: &[&str]) -> Result<Self, clap::Error> {
+        let mut config = Self::default();
+        config.try_update_from(std::iter::once("server").chain(args.iter().copied()))?;
+        Ok(config)
+    }
+
+    /// The tick period at the default tick rate.
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs(1) / u32::from(self.tick_hz)
     }
 
-    /// A duration expressed in whole ticks, at least one.
-    pub fn ticks_in(&self, d: Duration) -> u32 {
-        let ticks = (d.as_secs_f64() * f64::from(self.tick_hz)).round();
-        (ticks as u32).max(1)
-    }
-
-    /// Player speed converted to world units per tick, at least one.
-    pub fn speed_per_tick(&self) -> u16 {
-        let per_tick = self.player_speed / u32::from(self.tick_hz);
-        per_tick.clamp(1, u32::from(u16::MAX)) as u16
+    /// How long empty rooms of `room_type` linger: the last rule naming it,
+    /// else the last rule for every type, else `default` (the type's own).
+    pub fn linger_for(&self, room_type: &str, default: Duration) -> Duration {
+        let named = self
+            .room_linger
+            .iter()
+            .rev()
+            .find(|r| r.room_type.as_deref() == Some(room_type));
+        let all = self
+            .room_linger
+            .iter()
+            .rev()
+            .find(|r| r.room_type.is_none());
+        named.or(all).map_or(default, |r| r.linger)
     }
 }
 
@@ -229,27 +270,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_match_the_documentation() {
+    fn defaults_match_the_documentation_and_the_command_line() {
         let c = Config::default();
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.tick_hz, 30);
-        assert_eq!(c.room_capacity, 100);
         assert_eq!(c.resume_grace, Duration::from_secs(15));
-        assert_eq!(c.ticks_in(Duration::from_secs(3)), 90);
-        assert_eq!(c.speed_per_tick(), 8);
+        assert_eq!(c.max_message_size, 1024);
+        // `Default` is written out by hand so that it never reads the
+        // environment; it must still say what the flags' defaults say.
+        // (Skipped when the shell running the tests sets GAME_* itself.)
+        if std::env::vars().all(|(k, _)| !k.starts_with("GAME_")) {
+            let parsed = Config::try_parse_from(["server"]).unwrap();
+            assert_eq!(format!("{parsed:?}"), format!("{c:?}"));
+            let updated = Config::from_args(&[]).unwrap();
+            assert_eq!(format!("{updated:?}"), format!("{c:?}"));
+        }
     }
 
     #[test]
     fn out_of_range_options_are_refused() {
-        assert!(Config::try_parse_from(["server", "--tick-hz", "0"]).is_err());
-        assert!(Config::try_parse_from(["server", "--room-capacity", "0"]).is_err());
-        assert!(Config::try_parse_from(["server", "--max-message-size", "100000000"]).is_err());
+        assert!(Config::from_args(&["--tick-hz", "0"]).is_err());
+        assert!(Config::from_args(&["--max-message-size", "100000000"]).is_err());
         assert!(
-            Config::try_parse_from(["server", "--tls-cert", "c.pem"]).is_err(),
+            Config::from_args(&["--tls-cert", "c.pem"]).is_err(),
             "a certificate needs its key"
         );
-        let c = Config::try_parse_from([
-            "server",
+        let c = Config::from_args(&[
             "--allowed-origin",
             "https://a.example",
             "--allowed-origin",
@@ -260,8 +306,22 @@ mod tests {
             c.allowed_origins,
             ["https://a.example", "https://b.example"]
         );
-        assert!(Config::try_parse_from(["server", "--resume-grace", "soon"]).is_err());
-        let c = Config::try_parse_from(["server", "--resume-grace", "250ms"]).unwrap();
+        assert!(Config::from_args(&["--resume-grace", "soon"]).is_err());
+        let c = Config::from_args(&["--resume-grace", "250ms"]).unwrap();
         assert_eq!(c.resume_grace, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn linger_rules_apply_by_type_then_to_all_then_the_default() {
+        let type_default = Duration::from_secs(120);
+        let c = Config::default();
+        assert_eq!(c.linger_for("four", type_default), type_default);
+        let c = Config::from_args(&["--room-linger", "5s", "--room-linger", "four=1m"]).unwrap();
+        assert_eq!(c.linger_for("four", type_default), Duration::from_secs(60));
+        assert_eq!(
+            c.linger_for("arena", Duration::ZERO),
+            Duration::from_secs(5)
+        );
+        assert!(Config::from_args(&["--room-linger", "four=soon"]).is_err());
     }
 }

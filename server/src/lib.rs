@@ -1,37 +1,41 @@
-//! An authoritative, fixed-tick game server for browser games.
+//! The game platform's server: hosts real-time multiplayer rooms of any
+//! registered game for browser (and other) clients.
 //!
 //! Layout (see `ARCHITECTURE.md` for the whole picture):
 //! - [`net`]: TCP accept, HTTP routes, WebSocket upgrade, one task per
 //!   connection;
-//! - [`room`]: the lobby (placement, sessions) and rooms, each a task that
-//!   owns its world and runs the tick loop;
-//! - [`game`]: the rules behind the [`game::Game`] trait, and the built-in
-//!   `arena`;
+//! - [`room`]: the lobby (room types, matchmaking, invite codes, the room
+//!   list, sessions) and rooms, each a task that owns its game and runs the
+//!   tick loop;
 //! - [`config`], [`metrics`], [`shutdown`]: options, Prometheus metrics,
 //!   graceful shutdown;
 //! - [`state`]: the state file that carries rooms and sessions over a
-//!   planned restart.
+//!   planned restart;
+//! - [`web`]: the embedded lobby and game pages.
 //!
-//! Embed it with [`Server::bind`] and [`Server::run`]; `main.rs` is a thin
-//! wrapper that adds logging and signal handling.
+//! Embed it with [`Server::builder`], register room types (games written
+//! against `game_api`), [`ServerBuilder::bind`] and [`Server::run`];
+//! `main.rs` is a thin wrapper that adds logging, signal handling and the
+//! built-in games. This library names no game.
 
 pub mod config;
-pub mod game;
 pub mod metrics;
 pub mod net;
 pub mod room;
 pub mod shutdown;
 pub mod state;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod web;
 
+pub use game_api;
+
 use config::Config;
-use game::GameFactory;
-use game::arena::ArenaConfig;
+use game_api::RoomType;
 use metrics::Metrics;
 use protocol::CloseCode;
-use room::RoomSettings;
 use room::lobby::Lobby;
+use room::{Kind, RoomDefaults};
 use shutdown::ShutdownController;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -40,51 +44,42 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 
-/// Inputs one player may have queued in its room per tick on average: the
-/// rate limit spread over the ticks, plus the limiter's burst, plus one.
-fn input_queue_per_player(config: &Config) -> usize {
-    let per_tick = config
-        .max_inputs_per_sec
-        .div_ceil(u32::from(config.tick_hz));
-    let burst = (config.max_inputs_per_sec / 4).max(4);
-    (per_tick + burst + 1) as usize
+/// A server being put together: its configuration and room types.
+pub struct ServerBuilder {
+    config: Config,
+    room_types: Vec<RoomType>,
 }
 
-/// The arena game, configured from the command line.
-pub fn arena_factory(config: &Config) -> Arc<dyn GameFactory> {
-    let arena = ArenaConfig {
-        world_width: config.world_width,
-        world_height: config.world_height,
-        view_radius: config.view_radius,
-        pickups: config.pickups,
-        pickup_respawn_ticks: config.ticks_in(config.pickup_respawn),
-        player_speed: config.speed_per_tick(),
-        pickup_radius: ArenaConfig::default().pickup_radius,
-    };
-    Arc::new(arena)
-}
-
-/// A bound, not yet running, server.
-pub struct Server {
-    listener: TcpListener,
-    shared: Arc<net::Shared>,
-    controller: ShutdownController,
-}
-
-impl Server {
-    /// Binds `config.listen` and prepares the lobby, with the arena game.
-    /// With `--state-file`, also restores the rooms and sessions saved there
-    /// by a planned stop (see [`state`]).
-    pub async fn bind(config: Config) -> std::io::Result<Self> {
-        let game = arena_factory(&config);
-        Self::bind_with_game(config, game).await
+impl ServerBuilder {
+    /// Registers a room type: clients ask for it by its name.
+    pub fn room_type(mut self, room_type: RoomType) -> Self {
+        self.room_types.push(room_type);
+        self
     }
 
-    /// Binds `config.listen` with another game's rules.
-    pub async fn bind_with_game(
-        config: Config,
-        game: Arc<dyn GameFactory>,
-    ) -> std::io::Result<Self> {
+    /// Registers several room types.
+    pub fn room_types(mut self, room_types: impl IntoIterator<Item = RoomType>) -> Self {
+        self.room_types.extend(room_types);
+        self
+    }
+
+    /// Binds `config.listen` and prepares the lobby with the registered
+    /// room types. With `--state-file`, also restores the rooms and sessions
+    /// saved there by a planned stop (see [`state`]). Fails with
+    /// `InvalidInput` when no room type is registered, two share a name,
+    /// or two pages claim one path.
+    pub async fn bind(self) -> std::io::Result<Server> {
+        let ServerBuilder { config, room_types } = self;
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, e);
+        if room_types.is_empty() {
+            return Err(invalid("no room type is registered".into()));
+        }
+        let mut names: Vec<&str> = room_types.iter().map(RoomType::name).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(format!("room type {:?} is registered twice", w[0])));
+        }
+        let web = web::Web::new(&room_types).map_err(invalid)?;
         let listener = TcpListener::bind(config.listen).await?;
         let metrics = Arc::new(Metrics::default());
         let controller = ShutdownController::new();
@@ -93,21 +88,27 @@ impl Server {
             // back and resume rather than that the server is going away.
             controller.set_close_code(CloseCode::ServiceRestart);
         }
-        let seed = config.seed.unwrap_or_else(random_seed);
-        let settings = Arc::new(RoomSettings {
-            tick_period: config.tick_period(),
+        let defaults = Arc::new(RoomDefaults {
             tick_hz: config.tick_hz,
-            capacity: config.room_capacity,
-            max_rooms: config.max_rooms,
             resume_grace: config.resume_grace,
-            slow_ticks: config.ticks_in(config.slow_timeout),
-            input_queue: usize::from(config.room_capacity) * input_queue_per_player(&config),
-            seed,
-            game,
-            world: (config.world_width, config.world_height, config.view_radius),
+            slow_timeout: config.slow_timeout,
+            max_rooms: config.max_rooms,
+            max_inputs_per_sec: config.max_inputs_per_sec,
+            seed: config.seed.unwrap_or_else(random_seed),
             save_on_shutdown: config.state_file.is_some(),
         });
-        let lobby = Lobby::new(settings, metrics.clone(), controller.handle());
+        let kinds = room_types
+            .into_iter()
+            .map(|room_type| {
+                let settings = room_type.settings();
+                Arc::new(Kind {
+                    tick_hz: settings.tick_hz.unwrap_or(config.tick_hz),
+                    linger: config.linger_for(room_type.name(), settings.linger),
+                    room_type,
+                })
+            })
+            .collect();
+        let lobby = Lobby::new(kinds, defaults, metrics.clone(), controller.handle());
         if let Some(path) = &config.state_file {
             let restored = restore(path, &lobby).await;
             metrics
@@ -119,12 +120,31 @@ impl Server {
             lobby,
             metrics,
             controller.handle(),
+            web,
         )?);
-        Ok(Self {
+        Ok(Server {
             listener,
             shared,
             controller,
         })
+    }
+}
+
+/// A bound, not yet running, server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<net::Shared>,
+    controller: ShutdownController,
+}
+
+impl Server {
+    /// A server with `config`; register room types on the builder, then
+    /// bind it.
+    pub fn builder(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            room_types: Vec::new(),
+        }
     }
 
     /// The address actually bound (useful with port 0).

@@ -1,10 +1,94 @@
 //! The `server` binary: parses options, sets up logging, raises the
-//! open-file limit, and runs the server until SIGINT or SIGTERM.
+//! open-file limit, registers the built-in games, and runs the server until
+//! SIGINT or SIGTERM.
+//!
+//! The built-in room types are `arena` (the real-time arena, whose options
+//! are the `--world-*`, `--view-radius`, `--pickups`, `--pickup-respawn`,
+//! `--player-speed` and `--room-capacity` flags below) and `four`
+//! (four-in-a-row for two). A server of your own games is this file with
+//! your `RoomType`s (see `docs/your-own-game.md`).
 
-use clap::Parser;
+use clap::{Args, CommandFactory, FromArgMatches};
 use server::Server;
 use server::config::{Config, LogFormat};
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
+
+/// The arena's options: the field and its rules, per room.
+#[derive(Args, Debug, Clone)]
+struct ArenaArgs {
+    /// Players per arena room; a new room opens when all are full.
+    #[arg(long, env = "GAME_ROOM_CAPACITY", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    room_capacity: u16,
+
+    /// Width of each arena's field, in world units.
+    #[arg(long, env = "GAME_WORLD_WIDTH", default_value_t = 2000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    world_width: u16,
+
+    /// Height of each arena's field, in world units.
+    #[arg(long, env = "GAME_WORLD_HEIGHT", default_value_t = 2000,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    world_height: u16,
+
+    /// Arena players see only entities within this distance (interest
+    /// management).
+    #[arg(long, env = "GAME_VIEW_RADIUS", default_value_t = 300,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    view_radius: u16,
+
+    /// Pickups on each arena's field.
+    #[arg(long, env = "GAME_PICKUPS", default_value_t = 60)]
+    pickups: u32,
+
+    /// How long a collected pickup stays away before it respawns.
+    #[arg(long, env = "GAME_PICKUP_RESPAWN", default_value = "3s", value_parser = humantime::parse_duration)]
+    pickup_respawn: Duration,
+
+    /// Arena player speed in world units per second.
+    #[arg(long, env = "GAME_PLAYER_SPEED", default_value_t = 240)]
+    player_speed: u32,
+}
+
+impl ArenaArgs {
+    /// The arena room type these options describe, at `tick_hz`.
+    fn room_type(&self, tick_hz: u16) -> game_api::RoomType {
+        let hz = f64::from(tick_hz);
+        let respawn_ticks = (self.pickup_respawn.as_secs_f64() * hz).round().max(1.0);
+        let speed = (self.player_speed / u32::from(tick_hz)).clamp(1, u32::from(u16::MAX));
+        let config = arena::ArenaConfig {
+            world_width: self.world_width,
+            world_height: self.world_height,
+            view_radius: self.view_radius,
+            pickups: self.pickups,
+            pickup_respawn_ticks: respawn_ticks as u32,
+            player_speed: speed as u16,
+            pickup_radius: arena::ArenaConfig::default().pickup_radius,
+        };
+        arena::room_type(config).capacity(self.room_capacity)
+    }
+}
+
+/// Everything the binary takes: the server's options and the built-in
+/// games' own.
+struct Cli {
+    server: Config,
+    arena: ArenaArgs,
+}
+
+fn parse() -> Cli {
+    let command = ArenaArgs::augment_args(Config::command()).after_help(
+        "Room types: arena (real-time arena, rooms of --room-capacity players, quick join \
+         matches the `pace` option: normal or fast) and four (four-in-a-row for two, \
+         private rooms with invite codes, rematches). Clients ask for a room type in \
+         their Hello; GET /rooms lists public rooms, GET /rooms/types the types.",
+    );
+    let matches = command.get_matches();
+    let server = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let arena = ArenaArgs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    Cli { server, arena }
+}
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -50,7 +134,10 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let Cli {
+        server: config,
+        arena,
+    } = parse();
     init_logging(config.log_format);
     match raise_nofile_limit() {
         Ok(limit) => tracing::info!(limit, "open-file limit"),
@@ -64,10 +151,13 @@ fn main() -> anyhow::Result<()> {
     let runtime = runtime.build()?;
     runtime
         .block_on(async {
-            let server = Server::bind(config.clone()).await?;
+            let server = Server::builder(config.clone())
+                .room_type(arena.room_type(config.tick_hz))
+                .room_type(four::room_type())
+                .bind()
+                .await?;
             tracing::info!(
-                tick_hz = config.tick_hz,
-                room_capacity = config.room_capacity,
+                room_types = "arena, four",
                 "game server starting: open http://{}/ to play",
                 server.local_addr()
             );

@@ -67,8 +67,21 @@ impl Histogram {
 pub enum DropReason {
     /// Over the per-connection rate limit.
     RateLimit = 0,
-    /// The room's input queue was full.
+    /// The room's inbox was full.
     QueueFull = 1,
+}
+
+/// How a new player asked to be placed, for the `joins` counter.
+#[derive(Clone, Copy, Debug)]
+pub enum JoinKind {
+    /// Quick join (join or create).
+    Quick = 0,
+    /// Create a room.
+    Create = 1,
+    /// Join by room id.
+    ById = 2,
+    /// Join by invite code.
+    ByCode = 3,
 }
 
 /// Who ended a connection, for the `closes` counter.
@@ -100,7 +113,13 @@ pub struct Metrics {
     pub players_dropped: AtomicI64,
     /// Rooms open.
     pub rooms: AtomicI64,
-    /// Time each tick took to run (step, views, encoding, hand-off).
+    /// Rooms opened since start.
+    pub rooms_opened: AtomicU64,
+    /// Placement requests, by [`JoinKind`].
+    pub joins: [AtomicU64; 4],
+    /// Invite-code lookups refused by the per-address attempt limit.
+    pub code_attempts_refused: AtomicU64,
+    /// Time each tick took to run (step, states, hand-off).
     pub tick_duration: Histogram,
     /// How late each tick started against its schedule.
     pub tick_lateness: Histogram,
@@ -116,9 +135,16 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     /// Payload bytes sent in data messages.
     pub bytes_out: AtomicU64,
-    /// Snapshots replaced in a mailbox before the connection took them.
-    pub snapshots_skipped: AtomicU64,
-    /// Inputs dropped, by [`DropReason`].
+    /// States replaced in a mailbox before the connection took them.
+    pub states_skipped: AtomicU64,
+    /// States not sent because nothing in them changed (room types that
+    /// skip unchanged states).
+    pub states_unchanged: AtomicU64,
+    /// Game events written to connections.
+    pub events_sent: AtomicU64,
+    /// Game events written again on a resumed connection.
+    pub events_replayed: AtomicU64,
+    /// Game messages (inputs) dropped, by [`DropReason`].
     pub inputs_dropped: [AtomicU64; 2],
     /// Pings dropped for exceeding the ping rate limit.
     pub pings_dropped: AtomicU64,
@@ -219,10 +245,33 @@ impl Metrics {
             "Rooms open.",
             self.rooms.load(Relaxed),
         );
+        counter(
+            &mut out,
+            "game_rooms_opened_total",
+            "Rooms opened.",
+            &self.rooms_opened,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP game_joins_total Placement requests of new players, by kind.\n# TYPE game_joins_total counter"
+        );
+        for (kind, v) in ["quick", "create", "id", "code"].iter().zip(&self.joins) {
+            let _ = writeln!(
+                out,
+                "game_joins_total{{request=\"{kind}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        counter(
+            &mut out,
+            "game_code_attempts_refused_total",
+            "Invite-code lookups refused by the per-address attempt limit.",
+            &self.code_attempts_refused,
+        );
         self.tick_duration.render(
             &mut out,
             "game_tick_duration_seconds",
-            "Time to run one tick: step, views, encoding, hand-off.",
+            "Time to run one tick: step, states, hand-off.",
         );
         self.tick_lateness.render(
             &mut out,
@@ -267,9 +316,27 @@ impl Metrics {
         );
         counter(
             &mut out,
-            "game_snapshots_skipped_total",
-            "Snapshots replaced before a slow client took them.",
-            &self.snapshots_skipped,
+            "game_states_skipped_total",
+            "States replaced before a slow client took them.",
+            &self.states_skipped,
+        );
+        counter(
+            &mut out,
+            "game_states_unchanged_total",
+            "States not sent because nothing in them changed.",
+            &self.states_unchanged,
+        );
+        counter(
+            &mut out,
+            "game_events_sent_total",
+            "Game events written to connections.",
+            &self.events_sent,
+        );
+        counter(
+            &mut out,
+            "game_events_replayed_total",
+            "Game events written again after a resume.",
+            &self.events_replayed,
         );
         let _ = writeln!(
             out,

@@ -4,8 +4,8 @@
 //! client with 1012 (`service_restart`, retry policy *Resume*); each room,
 //! as it stops, hands its state to the lobby; once every task has finished,
 //! `Server::run` writes the lobby's counters and all rooms here. The next
-//! start (`Server::bind`) reads the file, recreates each room with its world
-//! and its sessions, every player dropped with a full grace period from the
+//! start (`ServerBuilder::bind`) reads the file, recreates each room with
+//! its game and its sessions, every player dropped with a full grace period from the
 //! start, and renames the file `<name>.restored` so that a later crash
 //! cannot restore the same sessions a second time. A file that cannot be
 //! decoded is renamed `<name>.corrupt` and the server starts empty: a game
@@ -27,14 +27,25 @@
 //!   next_room         u32      lobby counter: the next room id
 //!   rooms             Vec<RoomState>
 //!     id              u32
+//!     room_type       String   the registered type's name
+//!     options         Vec<(String, String)>  the options it was created with
 //!     seed            u64      the seed the room's game was created with
-//!     tick            u32      the room's tick, the number in snapshots
+//!     tick            u32      the room's tick, the number in states
+//!     props           RoomProps
+//!       capacity      u16
+//!       locked        bool
+//!       private       bool
+//!       metadata      Vec<(String, String)>  (a map, in key order)
+//!       invite_code   Option<String>
 //!     game            Vec<u8>  the game's own saved form (`Game::save`)
 //!     sessions        Vec<SessionState>
 //!       player        u32
 //!       token         16 bytes the resume token
-//!       ack           u32      highest input sequence applied
+//!       ack           u32      highest game message sequence applied
 //!       connected     bool     whether a connection was attached at the stop
+//!       events        SavedEvents
+//!         last_seq    u32      the last event's sequence number
+//!         unacked     Vec<(u32, Vec<u8>)>  events not yet acknowledged
 //! ```
 //!
 //! The body must use every byte after the header, and is decoded with a
@@ -42,9 +53,10 @@
 //! file holds live resume tokens, which are secrets, so it is created
 //! readable by its owner only.
 
-use crate::game::PlayerId;
-use crate::room::RoomId;
+use crate::room::events::SavedEvents;
+use crate::room::{RoomId, RoomProps};
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
+use game_api::PlayerId;
 use protocol::ResumeToken;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
@@ -54,10 +66,10 @@ use std::path::{Path, PathBuf};
 /// before its contents are decoded.
 pub const MAGIC: [u8; 8] = *b"GAMESTAT";
 
-/// Version of the layout described in the module documentation (the
-/// built-in arena's bytes carry a version of their own). A file of another
-/// version is set aside, never misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the layout described in the module documentation (each
+/// game's bytes carry a version of their own). A file of another version
+/// is set aside, never misread. Version 1 was the single-game server's.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Largest state file read or written. A full server at the default limits
 /// (1,000 rooms of 100 players) saves about 6 MB; the limit leaves ten times
@@ -93,10 +105,17 @@ pub struct SavedState {
 pub struct RoomState {
     /// The room's id, kept across the restart.
     pub id: RoomId,
+    /// The room's type.
+    pub room_type: String,
+    /// The options it was created with.
+    pub options: Vec<(String, String)>,
     /// The seed the room's game was created with.
     pub seed: u64,
-    /// The room's tick, so that snapshot numbers go on rising.
+    /// The room's tick, so that state numbers go on rising.
     pub tick: u32,
+    /// What the room's game controls: capacity, lock, privacy, metadata,
+    /// invite code.
+    pub props: RoomProps,
     /// The game's saved form, opaque to everything but the game.
     pub game: Vec<u8>,
     /// The room's sessions, in player id order.
@@ -110,12 +129,14 @@ pub struct SessionState {
     pub player: PlayerId,
     /// The token that resumes the session.
     pub token: ResumeToken,
-    /// Highest input sequence applied, so a resumed client's first snapshot
-    /// acknowledges what it did before the restart.
+    /// Highest game message sequence applied, so a resumed client's first
+    /// state acknowledges what it did before the restart.
     pub ack: u32,
     /// Whether a connection was attached when the room stopped (for logs;
     /// after a restart every player waits to be resumed).
     pub connected: bool,
+    /// Events not yet acknowledged, replayed when the client resumes.
+    pub events: SavedEvents,
 }
 
 impl SavedState {
@@ -311,8 +332,17 @@ mod tests {
             rooms: vec![
                 RoomState {
                     id: 1,
+                    room_type: "four".into(),
+                    options: vec![("pace".into(), "fast".into())],
                     seed: u64::MAX,
                     tick: 1234,
+                    props: RoomProps {
+                        capacity: 2,
+                        locked: true,
+                        private: true,
+                        metadata: [("status".to_owned(), "playing".to_owned())].into(),
+                        invite_code: Some("ABCD2345".into()),
+                    },
                     game: vec![1, 2, 3],
                     sessions: vec![
                         SessionState {
@@ -320,19 +350,36 @@ mod tests {
                             token: ResumeToken([7; 16]),
                             ack: 40,
                             connected: true,
+                            events: SavedEvents {
+                                last_seq: 3,
+                                unacked: vec![(3, vec![9, 9])],
+                            },
                         },
                         SessionState {
                             player: 8,
                             token: ResumeToken([9; 16]),
                             ack: 0,
                             connected: false,
+                            events: SavedEvents {
+                                last_seq: 0,
+                                unacked: Vec::new(),
+                            },
                         },
                     ],
                 },
                 RoomState {
                     id: 2,
+                    room_type: "arena".into(),
+                    options: Vec::new(),
                     seed: 5,
                     tick: 0,
+                    props: RoomProps {
+                        capacity: 100,
+                        locked: false,
+                        private: false,
+                        metadata: Default::default(),
+                        invite_code: None,
+                    },
                     game: Vec::new(),
                     sessions: Vec::new(),
                 },
@@ -353,7 +400,7 @@ mod tests {
         let state = sample();
         let bytes = encode(&state);
         assert_eq!(&bytes[..8], b"GAMESTAT");
-        assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+        assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
         assert_eq!(decode(&bytes).unwrap(), state);
         assert_eq!(state.session_count(), 2);
     }
@@ -369,9 +416,9 @@ mod tests {
         check(b"", "not a state file");
         check(b"GAMESTA", "not a state file");
         check(b"{\"rooms\": []}", "not a state file");
-        let mut v2 = good.clone();
-        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
-        check(&v2, "format version 2");
+        let mut v1 = good.clone();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        check(&v1, "format version 1");
         check(&good[..good.len() - 1], "malformed");
         check(&good[..HEADER_BYTES], "malformed");
         let mut trailing = good.clone();

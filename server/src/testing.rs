@@ -3,11 +3,13 @@
 //! real port, serves real sockets, and stops as SIGTERM would.
 //!
 //! Not for production embedding ([`crate::Server`] is that API): options
-//! come as command-line words, and failures panic with a message, as a
-//! test wants.
+//! come as command-line words (over the documented defaults, never the
+//! environment), failures panic with a message, as a test wants, and the
+//! module is compiled only with the `testing` feature.
 
 use crate::Server;
 use crate::config::Config;
+use game_api::RoomType;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,23 +25,27 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with default options plus `args` (as on the command
-    /// line), listening on 127.0.0.1:0.
-    pub async fn start(args: &[&str]) -> Self {
-        Self::start_on("127.0.0.1:0", args).await
+    /// Starts a server with `room_types`, default options plus `args` (as
+    /// on the command line), listening on 127.0.0.1:0.
+    pub async fn start(room_types: Vec<RoomType>, args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", room_types, args).await
     }
 
     /// Starts a server on `listen` (an address a stopped server used, to
-    /// take over from it) with default options plus `args`; the seed is 7
-    /// unless `args` sets one, so that runs repeat.
-    pub async fn start_on(listen: &str, args: &[&str]) -> Self {
-        let mut argv = vec!["server", "--listen", listen];
+    /// take over from it) with `room_types` and default options plus
+    /// `args`; the seed is 7 unless `args` sets one, so that runs repeat.
+    pub async fn start_on(listen: &str, room_types: Vec<RoomType>, args: &[&str]) -> Self {
+        let mut argv = vec!["--listen", listen];
         if !args.contains(&"--seed") {
             argv.extend_from_slice(&["--seed", "7"]);
         }
         argv.extend_from_slice(args);
-        let config = <Config as clap::Parser>::try_parse_from(argv).expect("valid test options");
-        let server = Server::bind(config).await.expect("bind");
+        let config = Config::from_args(&argv).expect("valid test options");
+        let server = Server::builder(config)
+            .room_types(room_types)
+            .bind()
+            .await
+            .expect("bind");
         let addr = server.local_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
@@ -55,6 +61,11 @@ impl TestServer {
     /// The game endpoint's URL.
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
+    }
+
+    /// The server's HTTP root (`http://127.0.0.1:PORT`).
+    pub fn http(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Stops the server as SIGTERM would; returns whether it finished

@@ -1,33 +1,40 @@
 //! One WebSocket connection, from upgrade to close.
 //!
 //! The task first waits for `Hello` (bounded by the handshake timeout),
-//! joins or resumes through the lobby, and writes `Welcome`. Then two
-//! futures run inside the task until the writer decides the connection is
-//! over:
+//! places or resumes the player through the lobby (the room request is
+//! checked against the protocol's bounds, and invite codes against the
+//! per-address attempt limit), and writes `Welcome`. Then two futures run
+//! inside the task until the writer decides the connection is over:
 //!
 //! - the **reader** owns the read half. fastwebsockets' `read_frame` is not
 //!   cancel-safe, so the reader is never raced against anything: it loops
-//!   on its own, forwards inputs to the room (rate-limited, never
-//!   blocking), and tells the writer what to send back (pongs, closes)
+//!   on its own, decodes each game message into the room's inbox
+//!   (rate-limited, never blocking; one that is not a message of the room's
+//!   game closes the connection with 1007), passes event acknowledgements
+//!   to the room, and tells the writer what to send back (pongs, closes)
 //!   through a small channel;
 //! - the **writer** owns the write half and every decision to write:
-//!   snapshots from the mailbox, pongs, WebSocket pings, and the close
-//!   handshake (at most one close frame, then drop the socket).
+//!   events and states from the mailbox, pongs, WebSocket pings, and the
+//!   close handshake (at most one close frame, then drop the socket).
 //!
-//! Not for game logic: the connection knows players only by id and passes
-//! inputs through untouched.
+//! Not for game logic: the connection knows players only by id and hands
+//! their messages to the game's own decoder.
 
 use super::Shared;
 use super::limit::{RateLimiter, Verdict};
-use crate::game::PlayerId;
 use crate::metrics::{CloseInitiator, DropReason};
 use crate::room::mailbox::{Delivery, Mailbox};
-use crate::room::{self, ConnId, ConnLink, RoomHandle, RoomInput};
+use crate::room::{self, ConnId, ConnLink, Refusal, RoomHandle};
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
-use protocol::{ClientMsg, CloseCode, DecodeError, Hello, Pong, Retry, ServerMsg};
+use game_api::PlayerId;
+use game_api::room_type::{InboxError, Sender};
+use protocol::{
+    ClientMsg, CloseCode, DecodeError, GameMsg, Hello, Pong, Retry, RoomRequest, ServerMsg,
+};
 use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -36,7 +43,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
 /// What a connection reads from: a plain TCP read half on the fast path,
-/// or any stream hyper hands over (TLS, in the future).
+/// or any stream hyper hands over (TLS).
 pub(crate) trait ReadIo: AsyncRead + Unpin + Send {}
 impl<T: AsyncRead + Unpin + Send> ReadIo for T {}
 
@@ -68,6 +75,17 @@ const WRITER_QUEUE: usize = 32;
 /// App-level pings accepted per second per connection: clients ping every
 /// few seconds, so ten leaves room for bursts after a stall.
 const PINGS_PER_SEC: u32 = 10;
+
+/// Event acknowledgements accepted per second per connection: each wakes
+/// the room, and a client acknowledges at most once per batch of events it
+/// receives, so thirty is far above what a game needs while keeping a
+/// hostile client from waking its room thousands of times a second.
+/// Excess acknowledgements are dropped (a later one covers them).
+const ACKS_PER_SEC: u32 = 30;
+
+/// The address in-memory sessions (no socket) count invite-code attempts
+/// against.
+const NO_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// What a connection is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +138,7 @@ enum ToWriter {
 
 /// The reader's requests to the writer. Both run in one task, so the lock
 /// is never contended; the flag lets the writer skip the lock on the many
-/// wake-ups (one per snapshot) that bring no request.
+/// wake-ups (one per state) that bring no request.
 struct Outbox<'a> {
     /// Set when `queue` may hold something.
     pending: AtomicBool,
@@ -437,15 +455,17 @@ pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
     shared: Arc<Shared>,
     refuse: Option<CloseCode>,
 ) {
-    serve_as(rd, wr, shared, SessionKind::Game, refuse).await;
+    serve_as(rd, wr, shared, SessionKind::Game, None, refuse).await;
 }
 
-/// Serves one upgraded connection of the given kind.
+/// Serves one upgraded connection of the given kind, from `peer` (`None`
+/// for a stream that did not come from a socket).
 pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
     mut rd: WsRead<R>,
     mut wr: WsWrite<W>,
     shared: Arc<Shared>,
     kind: SessionKind,
+    peer: Option<IpAddr>,
     refuse: Option<CloseCode>,
 ) {
     let conn = shared.next_conn.fetch_add(1, Relaxed);
@@ -461,6 +481,7 @@ pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
             shared: shared.clone(),
             assembler: Assembler::new(max, kind == SessionKind::Echo),
             kind,
+            peer: peer.unwrap_or(NO_ADDRESS),
         };
         let ending = match refuse {
             Some(code) => {
@@ -495,6 +516,8 @@ struct Conn {
     shared: Arc<Shared>,
     assembler: Assembler,
     kind: SessionKind,
+    /// The client's address, for the invite-code attempt limit.
+    peer: IpAddr,
 }
 
 impl Conn {
@@ -558,35 +581,21 @@ impl Conn {
             );
             return Err(Ending::Close(CloseCode::VersionMismatch, reason.into()));
         }
+        if let Err(reason) = protocol::limits::check_request(&hello.room) {
+            return Err(Ending::Close(CloseCode::InvalidPayload, reason.into()));
+        }
         let mailbox = Arc::new(Mailbox::default());
         let link = ConnLink {
             conn: self.id,
             mailbox: mailbox.clone(),
         };
-        let joined = match hello.resume {
-            Some(token) => match self.shared.lobby.find(&token) {
-                Some((room, player)) => room.resume(player, token, link).await.map(|w| (w, room)),
-                None => Err(CloseCode::InvalidResumeToken),
-            },
-            None => match self.shared.lobby.reserve() {
-                Ok(reservation) => room::join(reservation, link).await,
-                Err(code) => Err(code),
-            },
-        };
-        let (welcome, room) = match joined {
+        let (welcome, room) = match self.place(&hello, link).await {
             Ok(joined) => joined,
-            Err(code) => {
-                if code == CloseCode::InvalidResumeToken {
+            Err(refusal) => {
+                if refusal.code == CloseCode::InvalidResumeToken {
                     self.shared.metrics.resumes_refused.fetch_add(1, Relaxed);
                 }
-                let reason = match code {
-                    CloseCode::InvalidResumeToken => {
-                        "resume token unknown or expired: join as a new player"
-                    }
-                    CloseCode::RoomFull => "all rooms are full",
-                    other => other.name(),
-                };
-                return Err(Ending::Close(code, reason.into()));
+                return Err(Ending::Close(refusal.code, refusal.reason));
             }
         };
         if welcome.resumed {
@@ -613,6 +622,42 @@ impl Conn {
         room.disconnected(player, self.id, leave).await;
         tracing::debug!(player, ?ending, leave, "session ended");
         Ok(ending)
+    }
+
+    /// Resumes the session `hello` names, or places a new player as its
+    /// room request asks.
+    async fn place(
+        &self,
+        hello: &Hello,
+        link: ConnLink,
+    ) -> Result<(protocol::Welcome, RoomHandle), Refusal> {
+        let lobby = &self.shared.lobby;
+        if let Some(resume) = hello.resume {
+            let Some((room, player)) = lobby.find(&resume.token) else {
+                return Err(Refusal::new(
+                    CloseCode::InvalidResumeToken,
+                    "resume token unknown or expired: join as a new player",
+                ));
+            };
+            let welcome = room
+                .resume(player, resume.token, resume.last_event, link)
+                .await?;
+            return Ok((welcome, room));
+        }
+        if matches!(hello.room, RoomRequest::JoinByCode { .. })
+            && !self.shared.code_attempts.allow(self.peer, Instant::now())
+        {
+            self.shared
+                .metrics
+                .code_attempts_refused
+                .fetch_add(1, Relaxed);
+            return Err(Refusal::new(
+                CloseCode::TooManyAttempts,
+                "too many invite-code attempts from this address: wait a minute",
+            ));
+        }
+        let reservation = lobby.place(&hello.room)?;
+        room::join(reservation, link).await
     }
 
     /// Reads frames until a complete `Hello`, answering pings meanwhile.
@@ -689,6 +734,7 @@ impl Conn {
             mailbox,
             start,
             last_rx: &last_rx,
+            frame: Vec::new(),
         };
         tokio::select! {
             // The reader never finishes on its own: it parks after reporting
@@ -785,8 +831,11 @@ impl Reader<'_> {
 
     async fn read_until_end<R: ReadIo>(&mut self, rd: &mut WsRead<R>) -> Ending {
         let now = Instant::now();
-        let mut inputs = RateLimiter::new(self.shared.config.max_inputs_per_sec, now);
-        let mut pings = RateLimiter::new(PINGS_PER_SEC, now);
+        let mut limits = Limits {
+            inputs: RateLimiter::new(self.shared.config.max_inputs_per_sec, now),
+            pings: RateLimiter::new(PINGS_PER_SEC, now),
+            acks: RateLimiter::new(ACKS_PER_SEC, now),
+        };
         let echo_room = ECHO_BACKLOG_BYTES.max(self.shared.config.max_message_size);
         // After a violation we only wait for the client's close frame.
         let mut draining = false;
@@ -829,7 +878,7 @@ impl Reader<'_> {
             };
             let violation = match incoming {
                 Incoming::Message { payload, text } => match self.game {
-                    Some(_) => self.message(&payload, now, &mut inputs, &mut pings),
+                    Some(_) => self.message(&payload, now, &mut limits),
                     None => {
                         self.count_in(payload.len());
                         self.outbox.push(ToWriter::Echo { text, payload });
@@ -861,8 +910,7 @@ impl Reader<'_> {
         &mut self,
         bytes: &[u8],
         now: Instant,
-        inputs: &mut RateLimiter,
-        pings: &mut RateLimiter,
+        limits: &mut Limits,
     ) -> Option<(CloseCode, Cow<'static, str>)> {
         self.count_in(bytes.len());
         let metrics = &self.shared.metrics;
@@ -870,17 +918,23 @@ impl Reader<'_> {
         match protocol::decode_client(bytes) {
             Err(e) => Some(decode_error(e)),
             Ok(ClientMsg::Hello(_)) => Some((CloseCode::ProtocolError, "Hello sent twice".into())),
-            Ok(ClientMsg::Input(input)) => match inputs.check(now) {
+            Ok(ClientMsg::Game(GameMsg { seq, data })) => match limits.inputs.check(now) {
                 Verdict::Accept => {
-                    let msg = RoomInput {
+                    let from = Sender {
                         player,
                         conn: self.conn,
-                        input,
                     };
-                    if room.inputs.try_send(msg).is_err() {
-                        metrics.input_dropped(DropReason::QueueFull);
+                    match room.inbox.push(from, seq, &data) {
+                        Ok(()) => None,
+                        Err(InboxError::Full) => {
+                            metrics.input_dropped(DropReason::QueueFull);
+                            None
+                        }
+                        Err(InboxError::Malformed(e)) => Some((
+                            CloseCode::InvalidPayload,
+                            Cow::Owned(format!("not a message of this room's game: {e}")),
+                        )),
                     }
-                    None
                 }
                 Verdict::Drop => {
                     metrics.input_dropped(DropReason::RateLimit);
@@ -892,7 +946,7 @@ impl Reader<'_> {
                 )),
             },
             Ok(ClientMsg::Ping(ping)) => {
-                match pings.check(now) {
+                match limits.pings.check(now) {
                     Verdict::Accept => {
                         if !self.outbox.push(ToWriter::Pong(ping.t)) {
                             metrics.pings_dropped.fetch_add(1, Relaxed);
@@ -905,8 +959,27 @@ impl Reader<'_> {
                 }
                 None
             }
+            Ok(ClientMsg::EventAck(ack)) => match limits.acks.check(now) {
+                Verdict::Accept => {
+                    room.acknowledge(player, self.conn, ack.upto);
+                    None
+                }
+                Verdict::Drop => None,
+                Verdict::Kick => Some((CloseCode::InputFlood, "acknowledgement flood".into())),
+            },
+            Ok(ClientMsg::Leave) => Some((CloseCode::Normal, "left the room".into())),
         }
     }
+}
+
+/// A session's rate limits, one per kind of message.
+struct Limits {
+    /// Game messages.
+    inputs: RateLimiter,
+    /// App-level pings.
+    pings: RateLimiter,
+    /// Event acknowledgements.
+    acks: RateLimiter,
 }
 
 /// The writing side of a session.
@@ -916,6 +989,8 @@ struct Writer<'a, W> {
     mailbox: &'a Mailbox,
     start: Instant,
     last_rx: &'a AtomicU64,
+    /// Scratch for encoding an event frame.
+    frame: Vec<u8>,
 }
 
 impl<W: WriteIo> Writer<'_, W> {
@@ -981,9 +1056,10 @@ impl<W: WriteIo> Writer<'_, W> {
                 }
             }
             match self.mailbox.take() {
-                Delivery::Kick(code) => return self.close(outbox, code, code.name().into()).await,
-                Delivery::Snapshot(bytes) => {
-                    match tokio::time::timeout(config.slow_timeout, self.write_data(&bytes)).await {
+                Delivery::Kick(code, reason) => return self.close(outbox, code, reason).await,
+                Delivery::Write { events, state } => {
+                    let write = self.write_delivery(&events, state.as_deref());
+                    match tokio::time::timeout(config.slow_timeout, write).await {
                         Ok(Ok(())) => continue,
                         Ok(Err(_)) => return Ending::Gone,
                         // The socket accepted nothing for the whole slow
@@ -1026,6 +1102,27 @@ impl<W: WriteIo> Writer<'_, W> {
                 }
             }
         }
+    }
+
+    /// Writes events, in order, then the state.
+    async fn write_delivery(
+        &mut self,
+        events: &[(u32, Bytes)],
+        state: Option<&[u8]>,
+    ) -> Result<(), WebSocketError> {
+        for (seq, data) in events {
+            self.frame.clear();
+            protocol::wire::encode_event(*seq, data, &mut self.frame);
+            let frame = std::mem::take(&mut self.frame);
+            let written = self.write_data(&frame).await;
+            self.frame = frame;
+            written?;
+            self.shared.metrics.events_sent.fetch_add(1, Relaxed);
+        }
+        if let Some(state) = state {
+            self.write_data(state).await?;
+        }
+        Ok(())
     }
 
     async fn write_data(&mut self, bytes: &[u8]) -> Result<(), WebSocketError> {

@@ -1,11 +1,33 @@
-//! Per-connection message rate limits.
+//! Rate limits: per-connection message limits, and the per-address limit
+//! on invite-code attempts.
 //!
 //! A token bucket admits messages at a steady rate with a short burst;
 //! what it refuses is dropped and counted. A connection that keeps
 //! overrunning it by a wide margin is flooding, not lagging, and is closed.
+//!
+//! Invite codes are guessed, if at all, by trying many: [`CodeAttempts`]
+//! gives each client address a small bucket of lookups (join by code, or
+//! resolving a code for the lobby page) shared by all its connections.
 //! Time is passed in, so the rules are tested without clocks.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Invite-code lookups an address may make at once: a person mistyping a
+/// code a few times, or a page reloading, never notices the limit.
+pub const CODE_ATTEMPT_BURST: u32 = 10;
+
+/// One more invite-code lookup per this long: 10 a minute, 14,400 a day
+/// at the most per address. With 30^8 = 6.6 × 10^11 codes and 10,000
+/// private rooms open, one address finds an open room by guessing with a
+/// chance of about 2 × 10^-4 a day.
+pub const CODE_ATTEMPT_PERIOD: Duration = Duration::from_secs(6);
+
+/// Addresses tracked before idle ones are forgotten: bounds the memory a
+/// spread-out attack can make the limiter hold.
+const CODE_ATTEMPT_ADDRESSES: usize = 65_536;
 
 /// Length of the window in which flooding is judged.
 const WINDOW: Duration = Duration::from_secs(1);
@@ -98,9 +120,70 @@ impl RateLimiter {
     }
 }
 
+/// Per-address buckets of invite-code lookups.
+#[derive(Debug, Default)]
+pub struct CodeAttempts {
+    /// Tokens and when they were last counted, by address.
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl CodeAttempts {
+    /// Takes one lookup from `ip`'s bucket at `now`; false when it is empty
+    /// (the lookup must be refused).
+    pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+        let burst = f64::from(CODE_ATTEMPT_BURST);
+        let refill = |tokens: f64, since: Instant| {
+            let earned = now.saturating_duration_since(since).as_secs_f64()
+                / CODE_ATTEMPT_PERIOD.as_secs_f64();
+            (tokens + earned).min(burst)
+        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= CODE_ATTEMPT_ADDRESSES && !buckets.contains_key(&ip) {
+            // A full bucket is no different from a forgotten one.
+            buckets.retain(|_, (tokens, since)| refill(*tokens, *since) < burst);
+            if buckets.len() >= CODE_ATTEMPT_ADDRESSES {
+                // Every tracked address is mid-attack: refuse newcomers
+                // rather than forget an attacker's empty bucket.
+                return false;
+            }
+        }
+        let (tokens, since) = buckets.entry(ip).or_insert((burst, now));
+        let available = refill(*tokens, *since);
+        *since = now;
+        if available < 1.0 {
+            *tokens = available;
+            return false;
+        }
+        *tokens = available - 1.0;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_attempts_allow_a_burst_then_one_per_period_per_address() {
+        let limiter = CodeAttempts::default();
+        let t0 = Instant::now();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        for i in 0..CODE_ATTEMPT_BURST {
+            assert!(limiter.allow(a, t0), "attempt {i} of the burst");
+        }
+        assert!(!limiter.allow(a, t0));
+        assert!(limiter.allow(b, t0), "another address has its own bucket");
+        assert!(!limiter.allow(a, t0 + CODE_ATTEMPT_PERIOD / 2));
+        assert!(limiter.allow(a, t0 + CODE_ATTEMPT_PERIOD));
+        assert!(!limiter.allow(a, t0 + CODE_ATTEMPT_PERIOD));
+        // A day later the bucket is full again, and no fuller.
+        let later = t0 + Duration::from_secs(86_400);
+        for _ in 0..CODE_ATTEMPT_BURST {
+            assert!(limiter.allow(a, later));
+        }
+        assert!(!limiter.allow(a, later));
+    }
 
     /// Sends `per_sec` messages per second, evenly, for `secs` seconds from
     /// `t0`, and returns the verdict counts and the end time.

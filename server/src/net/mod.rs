@@ -2,9 +2,11 @@
 //! WebSocket upgrade.
 //!
 //! One port serves everything: `/ws` upgrades to a game session (handed to
-//! [`conn`]), `/healthz` and `/metrics` answer operators, `/` serves the
-//! browser game embedded in the binary, and `/echo` (when enabled) serves
-//! conformance tests. Over TLS when configured ([`tls`]).
+//! [`conn`]), `/rooms` lists public rooms (and `/rooms/types` the room
+//! types, `/rooms/code/CODE` what an invite code opens), `/healthz` and
+//! `/metrics` answer operators, `/` serves the lobby and each game's page
+//! embedded in the binary, and `/echo` (when enabled) serves conformance
+//! tests. Over TLS when configured ([`tls`]).
 //!
 //! The door is guarded in layers, cheapest first: a per-IP connection cap
 //! at accept, before any byte is read; a deadline and a size cap on the
@@ -20,6 +22,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::room::lobby::Lobby;
 use crate::shutdown::Shutdown;
+use crate::web::Web;
 use bytes::Bytes;
 use conn::SessionKind;
 use fastwebsockets::{Role, WebSocket};
@@ -28,6 +31,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use limit::CodeAttempts;
 use protocol::CloseCode;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -69,6 +73,10 @@ pub(crate) struct Shared {
     pub per_ip: Mutex<HashMap<IpAddr, usize>>,
     /// TLS, when configured.
     pub tls: Option<TlsAcceptor>,
+    /// The embedded pages.
+    pub web: Web,
+    /// Invite-code lookups per client address.
+    pub code_attempts: CodeAttempts,
 }
 
 impl Shared {
@@ -79,6 +87,7 @@ impl Shared {
         lobby: Arc<Lobby>,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
+        web: Web,
     ) -> std::io::Result<Self> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -94,6 +103,8 @@ impl Shared {
             refusing: AtomicUsize::new(0),
             per_ip: Mutex::new(HashMap::new()),
             tls,
+            web,
+            code_attempts: CodeAttempts::default(),
         })
     }
 
@@ -174,11 +185,10 @@ async fn serve_tcp(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>, permit
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(cause = %e, %peer, "set_nodelay failed");
     }
-    if shared.config.send_buffer > 0 {
-        if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.config.send_buffer)
-        {
-            tracing::debug!(cause = %e, %peer, "setting the send buffer failed");
-        }
+    if shared.config.send_buffer > 0
+        && let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(shared.config.send_buffer)
+    {
+        tracing::debug!(cause = %e, %peer, "setting the send buffer failed");
     }
     match shared.tls.clone() {
         None => serve_http(tcp, peer, shared, permit).await,
@@ -200,8 +210,9 @@ where
 {
     let mut shutdown = shared.shutdown.clone();
     let service_shared = shared.clone();
-    let service =
-        hyper::service::service_fn(move |req| route(req, service_shared.clone(), permit.clone()));
+    let service = hyper::service::service_fn(move |req| {
+        route(req, peer, service_shared.clone(), permit.clone())
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout)
@@ -235,8 +246,14 @@ fn text(
         .expect("static response parts are valid")
 }
 
+fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(body).expect("listings serialise");
+    text(status, "application/json", body)
+}
+
 async fn route(
     mut req: Request<Incoming>,
+    peer: SocketAddr,
     shared: Arc<Shared>,
     permit: Arc<IpPermit>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -250,12 +267,23 @@ async fn route(
     }
     let response = match req.uri().path() {
         "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => {
-            upgrade(&mut req, &shared, SessionKind::Game, permit)
+            upgrade(&mut req, peer, &shared, SessionKind::Game, permit)
         }
         "/echo"
             if shared.config.echo_route && fastwebsockets::upgrade::is_upgrade_request(&req) =>
         {
-            upgrade(&mut req, &shared, SessionKind::Echo, permit)
+            upgrade(&mut req, peer, &shared, SessionKind::Echo, permit)
+        }
+        "/rooms" => {
+            let room_type = req
+                .uri()
+                .query()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("type=")));
+            json(StatusCode::OK, &shared.lobby.list(room_type))
+        }
+        "/rooms/types" => json(StatusCode::OK, &shared.lobby.types()),
+        path if path.starts_with("/rooms/code/") => {
+            resolve_code(&path["/rooms/code/".len()..], peer, &shared)
         }
         "/ws" => text(
             StatusCode::UPGRADE_REQUIRED,
@@ -268,8 +296,8 @@ async fn route(
             "text/plain; version=0.0.4; charset=utf-8",
             shared.metrics.render(),
         ),
-        // The page and its modules, embedded in the binary.
-        path => match crate::web::asset(path) {
+        // The lobby, the pages and their modules, embedded in the binary.
+        path => match shared.web.get(path) {
             Some((content_type, body)) => {
                 text(StatusCode::OK, content_type, Bytes::from_static(body))
             }
@@ -279,9 +307,49 @@ async fn route(
     Ok(response)
 }
 
+/// What an invite code opens, for the lobby page: `{"id", "type", "page"}`,
+/// 404 for no open room, 429 past the address's attempt limit (shared with
+/// joins by code, so the page is no faster a way to guess).
+fn resolve_code(code: &str, peer: SocketAddr, shared: &Shared) -> Response<Full<Bytes>> {
+    #[derive(serde::Serialize)]
+    struct Resolved {
+        id: u32,
+        #[serde(rename = "type")]
+        room_type: String,
+        page: Option<&'static str>,
+    }
+    if !shared
+        .code_attempts
+        .allow(peer.ip(), std::time::Instant::now())
+    {
+        shared.metrics.code_attempts_refused.fetch_add(1, Relaxed);
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain; charset=utf-8",
+            "too many invite-code attempts: wait a minute\n",
+        );
+    }
+    match shared.lobby.resolve_code(code) {
+        Some((id, room_type, page)) => json(
+            StatusCode::OK,
+            &Resolved {
+                id,
+                room_type,
+                page,
+            },
+        ),
+        None => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "no open room has that invite code\n",
+        ),
+    }
+}
+
 /// Admits or refuses one WebSocket upgrade and spawns its connection task.
 fn upgrade(
     req: &mut Request<Incoming>,
+    peer: SocketAddr,
     shared: &Arc<Shared>,
     kind: SessionKind,
     ip_permit: Arc<IpPermit>,
@@ -331,7 +399,7 @@ fn upgrade(
                     }
                     Permit::Refusing(_) => Some(CloseCode::ServerFull),
                 };
-                serve_upgraded(ws, shared.clone(), kind, refuse).await;
+                serve_upgraded(ws, shared.clone(), kind, peer.ip(), refuse).await;
                 if refuse.is_none() {
                     shared.metrics.connections_open.fetch_sub(1, Relaxed);
                 }
@@ -372,6 +440,7 @@ async fn serve_upgraded(
     ws: WebSocket<TokioIo<Upgraded>>,
     shared: Arc<Shared>,
     kind: SessionKind,
+    peer: IpAddr,
     refuse: Option<CloseCode>,
 ) {
     let upgraded = ws.into_inner().into_inner();
@@ -382,12 +451,12 @@ async fn serve_upgraded(
             // (8 KiB or more) for the life of the connection.
             let read = std::io::Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
             let (rd, wr) = fastwebsockets::after_handshake_split(read, write, Role::Server);
-            conn::serve_as(rd, wr, shared, kind, refuse).await;
+            conn::serve_as(rd, wr, shared, kind, Some(peer), refuse).await;
         }
         Err(upgraded) => {
             let ws = WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server);
             let (rd, wr) = ws.split(tokio::io::split);
-            conn::serve_as(rd, wr, shared, kind, refuse).await;
+            conn::serve_as(rd, wr, shared, kind, Some(peer), refuse).await;
         }
     }
 }

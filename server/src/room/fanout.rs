@@ -1,114 +1,90 @@
-//! Building every player's snapshot for one tick: the hot path.
+//! Building every player's `State` for one tick: the hot path.
 //!
-//! Each entity of the world is encoded once per tick; each player's
-//! snapshot is a header plus copies of the encoded bytes of the entities in
-//! its view; all snapshots of the tick are written into one buffer, which
-//! becomes one shared `Bytes` that each player's snapshot is a slice of.
-//! So a tick costs one allocation, and per player one view query and a few
-//! memcpys, whatever the number of players.
+//! All states of a tick are written into one buffer, which becomes one
+//! shared `Bytes` that each player's state is a slice of. For each player
+//! the builder writes the message's start (tick, ack, a length byte), lets
+//! the game append its bytes in place (`DynGame::state`), and fixes the
+//! length up (`protocol::wire`). So a tick costs one allocation and, per
+//! player, the game's own work and a few copies, whatever the number of
+//! players. A game with many entities encodes each of them once per tick
+//! (`DynGame::prepare_states`, see `game_api::replication`) and copies the
+//! bytes into every view that holds them.
 //!
 //! Public so that the benches measure exactly what the room runs. Not for
-//! delivering snapshots (that is the room's mailbox hand-off) or deciding
-//! who gets one.
+//! delivering states (that is the room's mailbox hand-off) or deciding who
+//! gets one.
 
-use crate::game::{Game, PlayerId};
 use bytes::Bytes;
+use game_api::{DynGame, PlayerId};
+use protocol::wire::{begin_state, finish_state, varint_len};
 use std::ops::Range;
 
-use protocol::wire::MAX_ENTITY_BYTES;
-
-/// One entity's encoding in a fixed-size slot, with its length. Copying a
-/// whole slot is a fixed-size copy the compiler turns into two moves, where
-/// copying an 11-byte slice of varying length is a call to `memcpy`: at
-/// 5,000 players that call was a sixth of the fan-out's instructions.
-#[derive(Clone, Copy)]
-struct Slot {
-    bytes: [u8; MAX_ENTITY_BYTES],
-    len: u8,
-}
-
-/// Reusable buffers for building a tick's snapshots.
+/// Reusable buffers for building a tick's states.
 #[derive(Default)]
-pub struct SnapshotBuilder {
-    /// Every entity's encoding, by entity index.
-    slots: Vec<Slot>,
-    /// Scratch for encoding one entity.
-    scratch: Vec<u8>,
-    /// The view of the player being built.
-    view: Vec<u32>,
-    /// Where each player's snapshot lies in the tick's buffer.
-    ranges: Vec<(PlayerId, Range<usize>)>,
-    /// Size of the previous tick's buffer, to size the next one.
+pub struct StateBuilder {
+    /// Where each player's state lies in the tick's buffer, and where its
+    /// game data starts.
+    ranges: Vec<(PlayerId, Range<usize>, usize)>,
+    /// Size of the previous tick's buffer, to size the next one so that
+    /// steady state allocates the buffer once.
     last_tick_bytes: usize,
-    /// Largest slack a snapshot needed while being built in the previous
-    /// tick (whole slots before the cut), added to the next tick's size so
-    /// that steady state allocates the buffer once.
-    last_slack: usize,
 }
 
-/// The snapshots of one tick: one shared buffer, sliced per player.
-pub struct TickSnapshots<'a> {
-    /// All snapshots of the tick.
+/// The states of one tick: one shared buffer, sliced per player.
+pub struct TickStates<'a> {
+    /// All states of the tick, each a whole `ServerMsg::State`.
     pub bytes: Bytes,
-    /// Each player's slice of `bytes`.
-    pub ranges: &'a [(PlayerId, Range<usize>)],
+    /// Each player's slice of `bytes`, and where its game data starts.
+    ranges: &'a [(PlayerId, Range<usize>, usize)],
 }
 
-impl TickSnapshots<'_> {
-    /// Each player with its snapshot.
-    pub fn iter(&self) -> impl Iterator<Item = (PlayerId, Bytes)> + '_ {
-        self.ranges
-            .iter()
-            .map(|(p, r)| (*p, self.bytes.slice(r.clone())))
+impl TickStates<'_> {
+    /// Each player with its state message and, within it, the game's data.
+    pub fn iter(&self) -> impl Iterator<Item = (PlayerId, Bytes, Bytes)> + '_ {
+        self.ranges.iter().map(|(p, r, data)| {
+            (
+                *p,
+                self.bytes.slice(r.clone()),
+                self.bytes.slice(*data..r.end),
+            )
+        })
+    }
+
+    /// Number of states.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// True when no player got a state.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
     }
 }
 
-impl SnapshotBuilder {
-    /// Builds the snapshot of each `(player, ack)` in `viewers` for `tick`.
-    /// `players` is the room's head count reported in every snapshot.
+impl StateBuilder {
+    /// Builds the state of each `(player, ack)` in `viewers` for `tick`.
     pub fn build(
         &mut self,
-        game: &dyn Game,
+        game: &mut dyn DynGame,
         tick: u32,
-        players: u16,
         viewers: impl Iterator<Item = (PlayerId, u32)>,
-    ) -> TickSnapshots<'_> {
-        self.slots.clear();
-        for e in game.entities() {
-            self.scratch.clear();
-            protocol::wire::encode_entity(e, &mut self.scratch);
-            let mut slot = Slot {
-                bytes: [0; MAX_ENTITY_BYTES],
-                len: self.scratch.len() as u8,
-            };
-            slot.bytes[..self.scratch.len()].copy_from_slice(&self.scratch);
-            self.slots.push(slot);
-        }
-
-        let mut buf = Vec::with_capacity(self.last_tick_bytes + self.last_slack + 256);
-        let mut slack = 0;
+    ) -> TickStates<'_> {
+        game.prepare_states();
+        let mut buf = Vec::with_capacity(self.last_tick_bytes + 256);
         self.ranges.clear();
         for (player, ack) in viewers {
-            self.view.clear();
-            game.view(player, &mut self.view);
             let start = buf.len();
-            protocol::wire::encode_snapshot_header(tick, ack, players, self.view.len(), &mut buf);
-            // Room for every slot whole; the tail past the last entity's
-            // real length is cut off below.
-            let mut at = buf.len();
-            buf.resize(at + self.view.len() * MAX_ENTITY_BYTES, 0);
-            for &i in &self.view {
-                let slot = &self.slots[i as usize];
-                buf[at..at + MAX_ENTITY_BYTES].copy_from_slice(&slot.bytes);
-                at += usize::from(slot.len);
-            }
-            slack = slack.max(buf.len() - at);
-            buf.truncate(at);
-            self.ranges.push((player, start..buf.len()));
+            let mark = begin_state(tick, ack, &mut buf);
+            game.state(player, &mut buf);
+            let len = buf.len() - mark;
+            finish_state(mark, &mut buf);
+            // The data follows its length, which finish_state may have made
+            // longer than the one byte reserved before `mark`.
+            let data = mark - 1 + varint_len(len as u64);
+            self.ranges.push((player, start..buf.len(), data));
         }
         self.last_tick_bytes = buf.len();
-        self.last_slack = slack;
-        TickSnapshots {
+        TickStates {
             bytes: Bytes::from(buf),
             ranges: &self.ranges,
         }
@@ -118,33 +94,56 @@ impl SnapshotBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::arena::{Arena, ArenaConfig};
-    use protocol::{ServerMsg, Snapshot};
+    use game_api::{Ctx, Game, RoomOptions, RoomType};
+    use protocol::{ServerMsg, State};
+
+    /// A game whose state for player p is p copies of the byte p, so that
+    /// states cross the one-byte length boundary (251 bytes and more).
+    struct Echo;
+
+    impl Game for Echo {
+        type Config = ();
+        type Message = ();
+        type Event = ();
+        fn create(_: &(), _: &RoomOptions, _: u64) -> Result<Self, String> {
+            Ok(Echo)
+        }
+        fn restore(_: &(), _: &RoomOptions, _: &[u8]) -> Result<Self, String> {
+            Ok(Echo)
+        }
+        fn save(&self) -> Vec<u8> {
+            Vec::new()
+        }
+        fn join(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn leave(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn step(&mut self, _: &[(PlayerId, ())], _: &mut Ctx<'_, ()>) {}
+        fn state(&mut self, player: PlayerId, out: &mut Vec<u8>) {
+            out.extend(std::iter::repeat_n(player as u8, player as usize));
+        }
+    }
 
     #[test]
-    fn each_snapshot_decodes_to_exactly_that_players_view() {
-        let mut arena = Arena::new(ArenaConfig::default(), 3);
-        for p in 1..=50 {
-            arena.join(p);
-        }
-        arena.step(&[]);
-        let mut builder = SnapshotBuilder::default();
-        let viewers = (1..=50).map(|p| (p, p * 10));
-        let snaps = builder.build(&arena, 77, 50, viewers);
-        assert_eq!(snaps.ranges.len(), 50);
-        for (player, bytes) in snaps.iter() {
-            let mut view = Vec::new();
-            arena.view(player, &mut view);
-            let expected = Snapshot {
-                tick: 77,
-                ack: player * 10,
-                players: 50,
-                entities: view.iter().map(|&i| arena.entities()[i as usize]).collect(),
-            };
-            assert_eq!(
-                protocol::decode_server(&bytes),
-                Ok(ServerMsg::Snapshot(expected))
-            );
+    fn each_state_decodes_to_that_players_tick_ack_and_data() {
+        let mut game = RoomType::new::<Echo>("echo", ())
+            .create(&RoomOptions::default(), 1, 1)
+            .unwrap();
+        let mut builder = StateBuilder::default();
+        let players = [0u32, 1, 250, 251, 252, 300, 7];
+        for tick in [5u32, 70_000] {
+            let states = builder.build(&mut *game, tick, players.iter().map(|&p| (p, p * 3)));
+            assert_eq!(states.len(), players.len());
+            for (player, frame, data) in states.iter() {
+                let want = vec![player as u8; player as usize];
+                assert_eq!(&data[..], &want[..], "data of {player}");
+                assert_eq!(
+                    protocol::decode_server(&frame),
+                    Ok(ServerMsg::State(State {
+                        tick,
+                        ack: player * 3,
+                        data: want
+                    }))
+                );
+            }
         }
     }
 }

@@ -1,15 +1,21 @@
-//! Room placement and the session directory.
+//! Room types, matchmaking, invite codes, the public room list, and the
+//! session directory.
 //!
-//! The lobby decides which room a new player goes to, opens rooms when all
-//! are full and closes them when empty, and maps resume tokens to the
-//! player they resume. It never touches a world: rooms own those. Its one
-//! lock guards two small maps and is held for a few map operations, never
-//! across an `.await`.
+//! The lobby knows the registered room types and every open room: its
+//! type, the options it was created with, how many places are taken, and
+//! the properties its game controls (capacity, lock, privacy, metadata,
+//! invite code). It places new players (quick join with the type's filter
+//! keys, create, join by id, join by invite code), lists public rooms, and
+//! maps resume tokens to the player they resume. It never touches a game:
+//! rooms own those. Its one lock guards a few small maps and is held for a
+//! few map operations, never across an `.await` and never while a game is
+//! made.
 //!
 //! Occupancy counts players *and* reservations (a join on its way to the
-//! room), and only the lobby changes it, under its lock; a room is closed
-//! exactly when its occupancy reaches zero, so a join can never be sent to
-//! a room that is closing.
+//! room), and only the lobby changes it, under its lock. A room whose
+//! occupancy reaches zero either closes at once or, when its type lingers,
+//! waits; it closes only through [`Lobby::close_if_empty`], under the lock,
+//! so a join can never be sent to a room that is closing.
 //!
 //! Across a planned restart the lobby is where state gathers and where it
 //! comes back: rooms stopping at shutdown hand it their state
@@ -18,22 +24,26 @@
 //! reopens the rooms. Ids are never reused: the counters continue above
 //! every restored id.
 
-use super::{Room, RoomCmd, RoomHandle, RoomId, RoomSettings, room_seed};
-use crate::game::PlayerId;
-use crate::metrics::Metrics;
+use super::{Kind, Refusal, Room, RoomCmd, RoomDefaults, RoomHandle, RoomId, RoomProps, room_seed};
+use crate::metrics::{JoinKind, Metrics};
 use crate::shutdown::Shutdown;
 use crate::state::{RoomState, SavedState};
-use protocol::{CloseCode, ResumeToken};
+use game_api::{PlayerId, RoomOptions};
+use protocol::limits::{CODE_ALPHABET, CODE_LEN, normalize_code};
+use protocol::{CloseCode, ResumeToken, RoomRequest};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// Places players in rooms and finds sessions by token.
 pub struct Lobby {
-    /// Rooms and sessions.
+    /// Rooms, codes and sessions.
     inner: Mutex<Inner>,
-    /// Settings every room is opened with.
-    settings: Arc<RoomSettings>,
+    /// The registered room types, by name.
+    kinds: BTreeMap<String, Arc<Kind>>,
+    /// What every room shares.
+    defaults: Arc<RoomDefaults>,
     /// Shared metrics (the `rooms` gauge lives here).
     metrics: Arc<Metrics>,
     /// Rooms are opened with this, and none open once it has fired.
@@ -48,8 +58,10 @@ pub struct Lobby {
 
 #[derive(Default)]
 struct Inner {
-    /// Open rooms by id; lowest id first, which is also placement order.
+    /// Open rooms by id; lowest id first, which is also quick join's order.
     rooms: BTreeMap<RoomId, Entry>,
+    /// Invite codes of private rooms.
+    codes: HashMap<String, RoomId>,
     /// Live sessions: token → where the player is.
     sessions: HashMap<ResumeToken, (RoomId, PlayerId)>,
     /// Id of the next room to open.
@@ -59,8 +71,41 @@ struct Inner {
 struct Entry {
     /// How to reach the room.
     handle: RoomHandle,
+    /// The room's type.
+    kind: Arc<Kind>,
+    /// The options it was created with (quick join matches on them).
+    options: RoomOptions,
     /// Players in the room plus joins reserved for it.
     occupancy: u32,
+    /// What the room's game controls.
+    props: RoomProps,
+}
+
+impl Entry {
+    /// Whether a new player may take a place here by id or code.
+    fn admits(&self) -> Result<(), Refusal> {
+        if self.props.locked {
+            return Err(Refusal::new(CloseCode::RoomLocked, "the room is locked"));
+        }
+        if self.occupancy >= u32::from(self.props.capacity) {
+            return Err(Refusal::new(CloseCode::RoomAtCapacity, "the room is full"));
+        }
+        Ok(())
+    }
+
+    /// Whether quick join may put a player asking for `kind` with
+    /// `options` here.
+    fn matches(&self, kind: &Kind, options: &RoomOptions) -> bool {
+        self.kind.name() == kind.name()
+            && !self.props.private
+            && self.admits().is_ok()
+            && kind
+                .room_type
+                .settings()
+                .filter_by
+                .iter()
+                .all(|key| self.options.get(key) == options.get(key))
+    }
 }
 
 /// A place held in a room for a join that is on its way there. Dropping it
@@ -89,15 +134,68 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if self.live {
-            self.lobby.release(self.room.id, None);
+            match self.lobby.release(self.room.id, None) {
+                // A room emptied by a dropped reservation may never have
+                // had a player, so it cannot know it is empty: tell it.
+                Released::Empty => {
+                    let _ = self.room.ctrl.try_send(RoomCmd::Emptied);
+                }
+                Released::Closed => {
+                    let _ = self.room.ctrl.try_send(RoomCmd::Close);
+                }
+                Released::Remaining => {}
+            }
         }
     }
 }
 
+/// What giving back a place did to its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Released {
+    /// Others remain.
+    Remaining,
+    /// The room is empty and lingers: it closes at the end of its linger
+    /// unless someone joins (see [`Lobby::close_if_empty`]).
+    Empty,
+    /// The room was empty and has been closed (or was gone already): the
+    /// caller must send it nothing more.
+    Closed,
+}
+
+/// A public room as `GET /rooms` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    /// The room's id (join it with `JoinById`).
+    pub id: RoomId,
+    /// Its room type.
+    #[serde(rename = "type")]
+    pub room_type: String,
+    /// Players in it (and joins on their way).
+    pub players: u32,
+    /// Seats.
+    pub capacity: u16,
+    /// What its game says about it.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A registered room type as `GET /rooms/types` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TypeListing {
+    /// The type's name.
+    pub name: String,
+    /// Where its page is served, if it has one.
+    pub page: Option<&'static str>,
+    /// Seats in a new room.
+    pub capacity: u16,
+    /// Option keys quick join matches on.
+    pub filter_by: Vec<String>,
+}
+
 impl Lobby {
-    /// An empty lobby.
+    /// An empty lobby over the given room types.
     pub fn new(
-        settings: Arc<RoomSettings>,
+        kinds: Vec<Arc<Kind>>,
+        defaults: Arc<RoomDefaults>,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Arc<Self> {
@@ -106,7 +204,11 @@ impl Lobby {
                 next_room: 1,
                 ..Inner::default()
             }),
-            settings,
+            kinds: kinds
+                .into_iter()
+                .map(|k| (k.name().to_owned(), k))
+                .collect(),
+            defaults,
             metrics,
             shutdown,
             next_player: AtomicU32::new(1),
@@ -120,34 +222,163 @@ impl Lobby {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds a place for a new player in the first room with space, opening
-    /// a room if none has any.
-    pub fn reserve(self: &Arc<Self>) -> Result<Reservation, CloseCode> {
+    fn kind(&self, name: &str) -> Result<&Arc<Kind>, Refusal> {
+        self.kinds.get(name).ok_or_else(|| {
+            Refusal::new(
+                CloseCode::UnknownRoomType,
+                format!("no room type named {name:?}"),
+            )
+        })
+    }
+
+    /// The registered room types, by name.
+    pub fn types(&self) -> Vec<TypeListing> {
+        self.kinds
+            .values()
+            .map(|k| TypeListing {
+                name: k.name().to_owned(),
+                page: k.room_type.page_path(),
+                capacity: k.room_type.settings().capacity,
+                filter_by: k.room_type.settings().filter_by.clone(),
+            })
+            .collect()
+    }
+
+    /// Holds a place for a new player as `request` asks (an invite code
+    /// must have passed the caller's rate limit already).
+    pub fn place(self: &Arc<Self>, request: &RoomRequest) -> Result<Reservation, Refusal> {
+        match request {
+            RoomRequest::QuickJoin { room_type, options } => {
+                self.metrics.joins[JoinKind::Quick as usize].fetch_add(1, Relaxed);
+                let kind = self.kind(room_type)?.clone();
+                let options = RoomOptions::new(options.clone());
+                if let Some(place) = self.reserve_matching(&kind, &options) {
+                    return Ok(place);
+                }
+                self.open(&kind, options, false, true)
+            }
+            RoomRequest::Create {
+                room_type,
+                options,
+                private,
+            } => {
+                self.metrics.joins[JoinKind::Create as usize].fetch_add(1, Relaxed);
+                let kind = self.kind(room_type)?.clone();
+                self.open(&kind, RoomOptions::new(options.clone()), *private, false)
+            }
+            RoomRequest::JoinById { room_id } => {
+                self.metrics.joins[JoinKind::ById as usize].fetch_add(1, Relaxed);
+                let mut inner = self.lock();
+                let entry = inner.rooms.get_mut(room_id).ok_or_else(|| {
+                    Refusal::new(CloseCode::NoSuchRoom, format!("no open room {room_id}"))
+                })?;
+                if entry.props.private {
+                    return Err(Refusal::new(
+                        CloseCode::RoomPrivate,
+                        "the room is private: join it with its invite code",
+                    ));
+                }
+                entry.admits()?;
+                entry.occupancy += 1;
+                Ok(self.reservation(entry.handle.clone()))
+            }
+            RoomRequest::JoinByCode { code } => {
+                self.metrics.joins[JoinKind::ByCode as usize].fetch_add(1, Relaxed);
+                let no_room =
+                    || Refusal::new(CloseCode::NoSuchRoom, "no open room has that invite code");
+                let code = normalize_code(code).ok_or_else(no_room)?;
+                let mut inner = self.lock();
+                let id = *inner.codes.get(&code).ok_or_else(no_room)?;
+                let entry = inner.rooms.get_mut(&id).ok_or_else(no_room)?;
+                entry.admits()?;
+                entry.occupancy += 1;
+                Ok(self.reservation(entry.handle.clone()))
+            }
+        }
+    }
+
+    fn reservation(self: &Arc<Self>, room: RoomHandle) -> Reservation {
+        Reservation {
+            lobby: self.clone(),
+            room,
+            live: true,
+        }
+    }
+
+    /// A place in the first room quick join may use, if there is one.
+    fn reserve_matching(
+        self: &Arc<Self>,
+        kind: &Kind,
+        options: &RoomOptions,
+    ) -> Option<Reservation> {
         let mut inner = self.lock();
-        let capacity = u32::from(self.settings.capacity);
-        if let Some(entry) = inner.rooms.values_mut().find(|e| e.occupancy < capacity) {
-            entry.occupancy += 1;
-            return Ok(Reservation {
-                lobby: self.clone(),
-                room: entry.handle.clone(),
-                live: true,
-            });
-        }
-        if inner.rooms.len() >= self.settings.max_rooms as usize {
-            return Err(CloseCode::RoomFull);
-        }
-        let Some(done) = self.shutdown.guard() else {
-            return Err(CloseCode::GoingAway);
+        let entry = inner
+            .rooms
+            .values_mut()
+            .find(|e| e.matches(kind, options))?;
+        entry.occupancy += 1;
+        Some(self.reservation(entry.handle.clone()))
+    }
+
+    /// Opens a room of `kind` with one place reserved. For a quick join
+    /// (`quick`), a matching room that opened while the game was being made
+    /// is used instead, so that two quick joins racing do not open two
+    /// half-empty rooms.
+    fn open(
+        self: &Arc<Self>,
+        kind: &Arc<Kind>,
+        options: RoomOptions,
+        private: bool,
+        quick: bool,
+    ) -> Result<Reservation, Refusal> {
+        let id = {
+            let mut inner = self.lock();
+            if inner.rooms.len() >= self.defaults.max_rooms as usize {
+                return Err(Refusal::new(
+                    CloseCode::RoomFull,
+                    "the server is at its room limit",
+                ));
+            }
+            let id = inner.next_room;
+            inner.next_room += 1;
+            id
         };
-        let id = inner.next_room;
-        inner.next_room += 1;
-        let seed = room_seed(self.settings.seed, id);
+        let seed = room_seed(self.defaults.seed, id);
+        // Made outside the lock: a game's constructor is the game's code.
+        let game = kind
+            .room_type
+            .create(&options, seed, kind.inbox_capacity(&self.defaults))
+            .map_err(|reason| Refusal::new(CloseCode::RefusedByGame, reason))?;
+        let Some(done) = self.shutdown.guard() else {
+            return Err(Refusal::new(
+                CloseCode::GoingAway,
+                "the server is shutting down",
+            ));
+        };
+        let mut inner = self.lock();
+        if quick && let Some(entry) = inner.rooms.values_mut().find(|e| e.matches(kind, &options)) {
+            entry.occupancy += 1;
+            return Ok(self.reservation(entry.handle.clone()));
+        }
+        let props = RoomProps {
+            capacity: kind.room_type.settings().capacity,
+            locked: false,
+            private,
+            metadata: BTreeMap::new(),
+            invite_code: private.then(|| fresh_code(&inner.codes)),
+        };
+        if let Some(code) = &props.invite_code {
+            inner.codes.insert(code.clone(), id);
+        }
         let (room, handle) = Room::new(
             id,
+            kind.clone(),
             seed,
-            self.settings.game.create(seed),
+            options.clone(),
+            props.clone(),
+            game,
             self.clone(),
-            self.settings.clone(),
+            self.defaults.clone(),
             self.metrics.clone(),
         );
         tokio::spawn(room.run(self.shutdown.clone(), done));
@@ -155,16 +386,17 @@ impl Lobby {
             id,
             Entry {
                 handle: handle.clone(),
+                kind: kind.clone(),
+                options,
                 occupancy: 1,
+                props,
             },
         );
+        drop(inner);
         self.metrics.rooms.fetch_add(1, Relaxed);
-        tracing::info!(room = id, "room opened");
-        Ok(Reservation {
-            lobby: self.clone(),
-            room: handle,
-            live: true,
-        })
+        self.metrics.rooms_opened.fetch_add(1, Relaxed);
+        tracing::info!(room = id, room_type = kind.name(), private, "room opened");
+        Ok(self.reservation(handle))
     }
 
     /// Where the session with this token is, if it is live.
@@ -172,6 +404,39 @@ impl Lobby {
         let inner = self.lock();
         let &(room, player) = inner.sessions.get(token)?;
         Some((inner.rooms.get(&room)?.handle.clone(), player))
+    }
+
+    /// The room an invite code opens, as its id, type and page: how the
+    /// lobby page turns a code someone typed into the game page to open.
+    /// The caller rate-limits this like a join by code.
+    pub fn resolve_code(&self, code: &str) -> Option<(RoomId, String, Option<&'static str>)> {
+        let code = normalize_code(code)?;
+        let inner = self.lock();
+        let id = *inner.codes.get(&code)?;
+        let entry = inner.rooms.get(&id)?;
+        Some((
+            id,
+            entry.kind.name().to_owned(),
+            entry.kind.room_type.page_path(),
+        ))
+    }
+
+    /// Public, unlocked rooms, of one type or all, lowest id first.
+    pub fn list(&self, room_type: Option<&str>) -> Vec<Listing> {
+        let inner = self.lock();
+        inner
+            .rooms
+            .iter()
+            .filter(|(_, e)| !e.props.private && !e.props.locked)
+            .filter(|(_, e)| room_type.is_none_or(|t| e.kind.name() == t))
+            .map(|(&id, e)| Listing {
+                id,
+                room_type: e.kind.name().to_owned(),
+                players: e.occupancy,
+                capacity: e.props.capacity,
+                metadata: e.props.metadata.clone(),
+            })
+            .collect()
     }
 
     /// A fresh player id.
@@ -184,31 +449,88 @@ impl Lobby {
         self.lock().sessions.insert(token, (room, player));
     }
 
+    /// Publishes what a room's game changed (capacity, lock, privacy,
+    /// metadata). A room made private gets an invite code if it had none;
+    /// a room made public keeps its code (a link already shared goes on
+    /// working). Returns the room's invite code.
+    pub(crate) fn update(&self, room: RoomId, mut props: RoomProps) -> Option<String> {
+        let mut inner = self.lock();
+        let Inner { rooms, codes, .. } = &mut *inner;
+        let entry = rooms.get_mut(&room)?;
+        if props.private && props.invite_code.is_none() {
+            let code = fresh_code(codes);
+            codes.insert(code.clone(), room);
+            props.invite_code = Some(code);
+        }
+        entry.props = props;
+        entry.props.invite_code.clone()
+    }
+
     /// Gives back one place in `room`, forgetting `token`'s session if
-    /// given. Returns true if that emptied the room, which is then closed:
-    /// the caller (the room itself, or a dropped reservation) must not send
-    /// it anything more.
-    pub(crate) fn release(&self, room: RoomId, token: Option<&ResumeToken>) -> bool {
+    /// given.
+    pub(crate) fn release(&self, room: RoomId, token: Option<&ResumeToken>) -> Released {
         let mut inner = self.lock();
         if let Some(token) = token {
             inner.sessions.remove(token);
         }
         let Some(entry) = inner.rooms.get_mut(&room) else {
-            return true;
+            return Released::Closed;
         };
         entry.occupancy -= 1;
         if entry.occupancy > 0 {
-            return false;
+            return Released::Remaining;
         }
-        let entry = inner.rooms.remove(&room).expect("entry looked up above");
+        if !entry.kind.linger.is_zero() {
+            return Released::Empty;
+        }
+        Self::remove(&mut inner, room);
         drop(inner);
+        self.closed(room);
+        Released::Closed
+    }
+
+    /// Closes `room` if nobody has taken a place in it since it emptied
+    /// (the end of its linger). True when it closed: the room then stops.
+    pub(crate) fn close_if_empty(&self, room: RoomId) -> bool {
+        let mut inner = self.lock();
+        match inner.rooms.get(&room) {
+            Some(entry) if entry.occupancy > 0 => false,
+            Some(_) => {
+                Self::remove(&mut inner, room);
+                drop(inner);
+                self.closed(room);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Closes `room` whatever its occupancy (its game ended it), forgetting
+    /// the sessions given. Reservations still on their way find it gone.
+    pub(crate) fn end_room(&self, room: RoomId, tokens: &[ResumeToken]) {
+        let mut inner = self.lock();
+        for token in tokens {
+            inner.sessions.remove(token);
+        }
+        let existed = inner.rooms.contains_key(&room);
+        Self::remove(&mut inner, room);
+        drop(inner);
+        if existed {
+            self.closed(room);
+        }
+    }
+
+    fn remove(inner: &mut Inner, room: RoomId) {
+        if let Some(entry) = inner.rooms.remove(&room)
+            && let Some(code) = entry.props.invite_code
+        {
+            inner.codes.remove(&code);
+        }
+    }
+
+    fn closed(&self, room: RoomId) {
         self.metrics.rooms.fetch_sub(1, Relaxed);
         tracing::info!(room, "room closed");
-        // A room emptied by a dropped reservation never had a player: tell
-        // it to stop. A room that emptied itself has stopped already and
-        // ignores this.
-        let _ = entry.handle.ctrl.try_send(RoomCmd::Close);
-        true
     }
 
     /// Number of open rooms.
@@ -240,17 +562,19 @@ impl Lobby {
     }
 
     /// Reopens the rooms of a state file in a fresh lobby, before the
-    /// server accepts any connection: each room gets its restored game and
-    /// its tick, each session its token, and every player waits, dropped, a
-    /// whole grace period from now for its client to resume. A room whose
-    /// game cannot be restored is skipped, and so is anything that would
-    /// clash with what is already restored (a repeated room id, player id
-    /// or token), each with an error in the log. Returns the number of
+    /// server accepts any connection: each room gets its restored game, its
+    /// tick and properties, each session its token and events, and every
+    /// player waits, dropped, a whole grace period from now for its client
+    /// to resume. A room whose type is not registered or whose game cannot
+    /// be restored is skipped, and so is anything that would clash with
+    /// what is already restored (a repeated room id, player id, token or
+    /// invite code), each with an error in the log. Returns the number of
     /// sessions restored.
     pub fn restore(self: &Arc<Self>, saved: SavedState) -> usize {
         let mut room_ids = HashSet::new();
         let mut players = HashSet::new();
         let mut tokens = HashSet::new();
+        let mut codes = HashSet::new();
         let mut next_room = saved.next_room;
         let mut next_player = saved.next_player;
         // Games are rebuilt outside the lock, which is meant for a few map
@@ -261,10 +585,20 @@ impl Lobby {
                 tracing::error!(room = state.id, "state file repeats a room: skipped");
                 continue;
             }
+            let Some(kind) = self.kinds.get(&state.room_type).cloned() else {
+                tracing::error!(room = state.id, room_type = %state.room_type, sessions = state.sessions.len(),
+                    "state file has a room of a type this server does not register: its sessions are lost");
+                continue;
+            };
             let Some(done) = self.shutdown.guard() else {
                 break;
             };
-            let game = match self.settings.game.restore(state.seed, &state.game) {
+            let options = RoomOptions::new(state.options.clone());
+            let game = match kind.room_type.restore(
+                &options,
+                &state.game,
+                kind.inbox_capacity(&self.defaults),
+            ) {
                 Ok(game) => game,
                 Err(cause) => {
                     tracing::error!(room = state.id, %cause, sessions = state.sessions.len(),
@@ -272,28 +606,43 @@ impl Lobby {
                     continue;
                 }
             };
+            let mut props = state.props.clone();
+            if let Some(code) = &props.invite_code
+                && (normalize_code(code).as_deref() != Some(code.as_str())
+                    || !codes.insert(code.clone()))
+            {
+                tracing::error!(
+                    room = state.id,
+                    "state file has a bad or repeated invite code: the room gets a new one"
+                );
+                props.invite_code = None;
+            }
             let (mut room, handle) = Room::new(
                 state.id,
+                kind.clone(),
                 state.seed,
+                options.clone(),
+                props.clone(),
                 game,
                 self.clone(),
-                self.settings.clone(),
+                self.defaults.clone(),
                 self.metrics.clone(),
             );
             room.set_tick(state.tick);
             let mut room_tokens = Vec::with_capacity(state.sessions.len());
-            for session in &state.sessions {
-                let fresh = players.insert(session.player) && tokens.insert(session.token);
+            for session in state.sessions {
+                let (player, token) = (session.player, session.token);
+                let fresh = players.insert(player) && tokens.insert(token);
                 if !fresh || !room.restore_session(session) {
                     tracing::error!(
                         room = state.id,
-                        player = session.player,
+                        player,
                         "state file has a session its room cannot take: skipped"
                     );
                     continue;
                 }
-                room_tokens.push((session.token, session.player));
-                next_player = next_player.max(session.player.saturating_add(1));
+                room_tokens.push((token, player));
+                next_player = next_player.max(player.saturating_add(1));
             }
             if room_tokens.is_empty() {
                 // Nothing would ever resume the room or close it.
@@ -302,11 +651,12 @@ impl Lobby {
             next_room = next_room.max(state.id.saturating_add(1));
             tracing::info!(
                 room = state.id,
+                room_type = kind.name(),
                 players = room_tokens.len(),
                 tick = state.tick,
                 "room restored"
             );
-            ready.push((room, handle, done, room_tokens));
+            ready.push((room, handle, kind, options, props, done, room_tokens));
         }
 
         let mut restored = 0;
@@ -314,13 +664,29 @@ impl Lobby {
         inner.next_room = inner.next_room.max(next_room);
         self.next_player.fetch_max(next_player, Relaxed);
         let mut rooms = Vec::with_capacity(ready.len());
-        for (room, handle, done, room_tokens) in ready {
+        for (mut room, handle, kind, options, mut props, done, room_tokens) in ready {
             let id = handle.id;
             for (token, player) in &room_tokens {
                 inner.sessions.insert(*token, (id, *player));
             }
+            if props.private && props.invite_code.is_none() {
+                props.invite_code = Some(fresh_code(&inner.codes));
+                room.set_invite_code(props.invite_code.clone());
+            }
+            if let Some(code) = &props.invite_code {
+                inner.codes.insert(code.clone(), id);
+            }
             let occupancy = room_tokens.len() as u32;
-            inner.rooms.insert(id, Entry { handle, occupancy });
+            inner.rooms.insert(
+                id,
+                Entry {
+                    handle,
+                    kind,
+                    options,
+                    occupancy,
+                    props,
+                },
+            );
             restored += room_tokens.len();
             rooms.push((room, done));
         }
@@ -332,5 +698,61 @@ impl Lobby {
             tokio::spawn(room.run(self.shutdown.clone(), done));
         }
         restored
+    }
+}
+
+/// A random invite code that `taken` does not hold, from the operating
+/// system's random source (codes must not be predictable from earlier ones).
+fn fresh_code(taken: &HashMap<String, RoomId>) -> String {
+    loop {
+        let mut bytes = [0u8; CODE_LEN];
+        // The OS RNG failing is not something a game server can work
+        // around: without unpredictable codes, private rooms are not.
+        getrandom::fill(&mut bytes).expect("the OS random number generator is available");
+        // 256 is not a multiple of 30, so reduce with rejection to keep
+        // every character equally likely.
+        let mut code = String::with_capacity(CODE_LEN);
+        let mut usable = true;
+        for b in bytes {
+            let limit = 256 - 256 % CODE_ALPHABET.len();
+            if usize::from(b) >= limit {
+                usable = false;
+                break;
+            }
+            code.push(char::from(
+                CODE_ALPHABET[usize::from(b) % CODE_ALPHABET.len()],
+            ));
+        }
+        if usable && !taken.contains_key(&code) {
+            return code;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_codes_are_valid_unique_and_spread_over_the_alphabet() {
+        let mut taken = HashMap::new();
+        let mut seen = [0u32; 128];
+        for i in 0..3000 {
+            let code = fresh_code(&taken);
+            assert_eq!(normalize_code(&code).as_deref(), Some(code.as_str()));
+            for b in code.bytes() {
+                seen[usize::from(b)] += 1;
+            }
+            assert!(taken.insert(code, i).is_none(), "codes repeat");
+        }
+        // 24,000 characters over 30 symbols: about 800 each.
+        for &c in CODE_ALPHABET {
+            assert!(
+                (600..1000).contains(&seen[usize::from(c)]),
+                "{} seen {} times",
+                c as char,
+                seen[usize::from(c)]
+            );
+        }
     }
 }

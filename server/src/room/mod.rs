@@ -1,41 +1,52 @@
-//! Rooms: the fixed-tick loop that owns a world, and the sessions in it.
+//! Rooms: the fixed-tick loop that owns a game, and the sessions in it.
 //!
-//! Each room is one tokio task and the only writer of its world (a
-//! [`Game`]); nothing else holds a reference to it, so there is no lock
-//! around world state. Connections talk to a room through two channels:
-//! commands (join, resume, disconnect), which wake the room at once, and
-//! inputs, which the room drains only at the start of each tick, so that
-//! thousands of inputs per second cost no wake-ups. The room talks back
-//! through each connection's [`Mailbox`].
+//! Each room is one tokio task and the only writer of its game (a
+//! `DynGame` made by its room type); nothing else holds a reference to it,
+//! so there is no lock around game state. Connections reach a room two
+//! ways: commands (join, resume, disconnect, event acknowledgements), which
+//! wake the room at once, and the game's inbox, where connections push
+//! messages they have already decoded and which the room empties only at
+//! the start of each tick, so thousands of messages a second cost no
+//! wake-ups. The room talks back through each connection's [`Mailbox`].
 //!
-//! Per tick: drain inputs, run the due simulation steps (see [`clock`]),
-//! expire dropped players past their grace period, then fan out: every
-//! entity is encoded once, each player's snapshot is its header plus a copy
-//! of the bytes of the entities it sees, all players' snapshots of the tick
-//! share one buffer, and each goes to its mailbox. Writing to sockets is
-//! the connection tasks' job, spread over the runtime's worker threads;
-//! the room never waits for a socket.
+//! Per tick: take the messages (advancing each sender's ack), run the due
+//! simulation steps (see [`clock`]), apply what the game asked for through
+//! its context (events, kicks, room properties, the end), expire dropped
+//! players past their grace period, then build every connected player's
+//! state into one shared buffer ([`fanout`]) and put each in its mailbox.
+//! Writing to sockets is the connection tasks' job, spread over the
+//! runtime's worker threads; the room never waits for a socket.
 //!
-//! At shutdown with a state file configured, a room hands its state (world,
-//! tick, sessions) to the lobby as it stops; at the next start the lobby
-//! reopens it from that state with every player dropped, waiting to be
-//! resumed (see `crate::state`).
+//! Events are reliable: each session numbers and keeps them ([`events`])
+//! until the client acknowledges them, and a resume replays what the client
+//! has not seen.
+//!
+//! At shutdown with a state file configured, a room hands its state (game,
+//! tick, properties, sessions with their events) to the lobby as it stops;
+//! at the next start the lobby reopens it from that state with every player
+//! dropped, waiting to be resumed (see `crate::state`).
 
 pub mod clock;
+pub mod events;
 pub mod fanout;
 pub mod lobby;
 pub mod mailbox;
 
-use crate::game::{Game, GameFactory, PlayerId};
 use crate::metrics::Metrics;
 use crate::shutdown::{DoneGuard, Shutdown};
 use crate::state::{RoomState, SessionState};
 use clock::{Due, TickClock};
-use fanout::SnapshotBuilder;
-use lobby::{Lobby, Reservation};
+use events::EventQueue;
+use fanout::StateBuilder;
+use game_api::room_type::{Inbox, Sender};
+use game_api::{DynGame, Effects, PlayerId, RoomOptions, RoomType, Target};
+use lobby::{Lobby, Released, Reservation};
 use mailbox::Mailbox;
-use protocol::{CloseCode, Input, ResumeToken, Welcome};
-use std::collections::HashMap;
+use protocol::{CloseCode, ResumeToken, Welcome};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -46,39 +57,107 @@ use tokio::sync::{mpsc, oneshot};
 pub type RoomId = u32;
 
 /// Commands waiting for a room beyond this are refused; a room answers a
-/// command in microseconds, so a full queue means the room is stuck.
+/// command in microseconds, so a full queue means the room is stuck (event
+/// acknowledgements, sent with `try_send`, are then dropped: a later one
+/// covers them).
 const ROOM_COMMAND_QUEUE: usize = 256;
 
 /// Identifies one WebSocket connection for the life of the process, so that
 /// a room can tell a resumed session's new connection from its old one.
 pub type ConnId = u64;
 
-/// What every room is opened with (derived from the server's config).
-pub struct RoomSettings {
-    /// Length of one tick.
-    pub tick_period: Duration,
-    /// Ticks per second, as announced in `Welcome`.
+/// Why a player could not be placed or resumed: the close code and reason
+/// its connection is closed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The close code.
+    pub code: CloseCode,
+    /// The close reason (a game's own words for 4014).
+    pub reason: Cow<'static, str>,
+}
+
+impl Refusal {
+    /// A refusal with this code and reason.
+    pub fn new(code: CloseCode, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What every room shares, from the server's configuration.
+pub struct RoomDefaults {
+    /// Tick rate of room types that do not set their own.
     pub tick_hz: u16,
-    /// Players per room.
-    pub capacity: u16,
-    /// Most rooms open at once.
-    pub max_rooms: u32,
     /// How long a dropped player waits for a resume.
     pub resume_grace: Duration,
-    /// Snapshots a connection may leave untaken in a row before it is
-    /// closed as too slow.
-    pub slow_ticks: u32,
-    /// Capacity of each room's input queue.
-    pub input_queue: usize,
+    /// How long a connection may leave states untaken before it is closed
+    /// as too slow.
+    pub slow_timeout: Duration,
+    /// Most rooms open at once.
+    pub max_rooms: u32,
+    /// Game messages a connection may send per second (the rate limit);
+    /// with the tick rate it sizes each room's inbox.
+    pub max_inputs_per_sec: u32,
     /// Server-wide seed; each room's game is seeded from it and the room id.
     pub seed: u64,
-    /// Makes each room's game, fresh or restored.
-    pub game: Arc<dyn GameFactory>,
-    /// World facts announced in `Welcome`: width, height, view radius.
-    pub world: (u16, u16, u16),
     /// Whether rooms hand their state to the lobby when they stop at
     /// shutdown (true when a state file is configured).
     pub save_on_shutdown: bool,
+}
+
+/// A registered room type with what the server derived for it.
+pub struct Kind {
+    /// The game and its settings.
+    pub room_type: RoomType,
+    /// Its tick rate (its own, or the server's default).
+    pub tick_hz: u16,
+    /// How long its empty rooms stay open (its own, or the command line's).
+    pub linger: Duration,
+}
+
+impl Kind {
+    /// The type's name.
+    pub fn name(&self) -> &str {
+        self.room_type.name()
+    }
+
+    /// Length of one tick.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs(1) / u32::from(self.tick_hz)
+    }
+
+    /// A duration in whole ticks of this type, at least one.
+    pub fn ticks_in(&self, d: Duration) -> u32 {
+        let ticks = (d.as_secs_f64() * f64::from(self.tick_hz)).round();
+        (ticks as u32).max(1)
+    }
+
+    /// How many messages a room's inbox holds between two ticks: per seat,
+    /// the rate limit spread over the ticks, plus the limiter's burst, plus
+    /// one.
+    pub(crate) fn inbox_capacity(&self, defaults: &RoomDefaults) -> usize {
+        let rate = defaults.max_inputs_per_sec;
+        let per_tick = rate.div_ceil(u32::from(self.tick_hz));
+        let burst = (rate / 4).max(4);
+        usize::from(self.room_type.settings().capacity) * (per_tick + burst + 1) as usize
+    }
+}
+
+/// What a room's game controls about the room, and the lobby publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomProps {
+    /// Seats.
+    pub capacity: u16,
+    /// A locked room takes no new players.
+    pub locked: bool,
+    /// A private room is reached only by its invite code.
+    pub private: bool,
+    /// Shown in the public room list.
+    pub metadata: BTreeMap<String, String>,
+    /// The invite code (private rooms, and rooms that were private).
+    pub invite_code: Option<String>,
 }
 
 /// How connections reach a room.
@@ -88,8 +167,8 @@ pub struct RoomHandle {
     pub id: RoomId,
     /// Commands; the room wakes for each.
     pub(crate) ctrl: mpsc::Sender<RoomCmd>,
-    /// Inputs; drained at each tick.
-    pub inputs: mpsc::Sender<RoomInput>,
+    /// Game messages; taken at each tick.
+    pub inbox: Arc<dyn Inbox>,
 }
 
 impl RoomHandle {
@@ -108,27 +187,36 @@ impl RoomHandle {
             .await;
     }
 
-    /// Asks the room to take `player` back for a new connection.
+    /// Tells the room that the client has every event up to `upto`. Never
+    /// waits: when the room's queue is full the acknowledgement is dropped,
+    /// and the client's next one covers it.
+    pub fn acknowledge(&self, player: PlayerId, conn: ConnId, upto: u32) {
+        let _ = self.ctrl.try_send(RoomCmd::EventAck { player, conn, upto });
+    }
+
+    /// Asks the room to take `player` back for a new connection; events
+    /// after `last_event` are replayed to it.
     pub async fn resume(
         &self,
         player: PlayerId,
         token: ResumeToken,
+        last_event: u32,
         link: ConnLink,
-    ) -> Result<Welcome, CloseCode> {
+    ) -> Result<Welcome, Refusal> {
+        let gone = || Refusal::new(CloseCode::InvalidResumeToken, "the session has ended");
         let (reply, rx) = oneshot::channel();
         let cmd = RoomCmd::Resume {
             player,
             token,
+            last_event,
             link,
             reply,
         };
         if self.ctrl.send(cmd).await.is_err() {
             // The room closed between the lookup and now: the session ended.
-            return Err(CloseCode::InvalidResumeToken);
+            return Err(gone());
         }
-        answer(&self.ctrl, rx)
-            .await
-            .unwrap_or(Err(CloseCode::InvalidResumeToken))
+        answer(&self.ctrl, rx).await.unwrap_or_else(|| Err(gone()))
     }
 }
 
@@ -151,8 +239,9 @@ async fn answer<T>(ctrl: &mpsc::Sender<RoomCmd>, mut rx: oneshot::Receiver<T>) -
 pub async fn join(
     reservation: Reservation,
     link: ConnLink,
-) -> Result<(Welcome, RoomHandle), CloseCode> {
+) -> Result<(Welcome, RoomHandle), Refusal> {
     let room = reservation.room().clone();
+    let closed = || Refusal::new(CloseCode::NoSuchRoom, "the room closed");
     let (reply, rx) = oneshot::channel();
     let cmd = RoomCmd::Join {
         reservation,
@@ -160,24 +249,13 @@ pub async fn join(
         reply,
     };
     if room.ctrl.send(cmd).await.is_err() {
-        return Err(CloseCode::InternalError);
+        return Err(closed());
     }
     match answer(&room.ctrl, rx).await {
-        Some(welcome) => Ok((welcome, room)),
-        None => Err(CloseCode::InternalError),
+        Some(Ok(welcome)) => Ok((welcome, room)),
+        Some(Err(refusal)) => Err(refusal),
+        None => Err(closed()),
     }
-}
-
-/// One input on its way to a room.
-#[derive(Debug, Clone, Copy)]
-pub struct RoomInput {
-    /// Whose input.
-    pub player: PlayerId,
-    /// Which connection sent it; inputs from a superseded connection are
-    /// dropped.
-    pub conn: ConnId,
-    /// The input.
-    pub input: Input,
 }
 
 /// A connection as a room sees it.
@@ -185,7 +263,7 @@ pub struct RoomInput {
 pub struct ConnLink {
     /// The connection's id.
     pub conn: ConnId,
-    /// Where the room puts the connection's snapshots and kicks.
+    /// Where the room puts the connection's events, states and kicks.
     pub mailbox: Arc<Mailbox>,
 }
 
@@ -195,14 +273,15 @@ pub(crate) enum RoomCmd {
     Join {
         reservation: Reservation,
         link: ConnLink,
-        reply: oneshot::Sender<Welcome>,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
     },
     /// A session comes back on a new connection.
     Resume {
         player: PlayerId,
         token: ResumeToken,
+        last_event: u32,
         link: ConnLink,
-        reply: oneshot::Sender<Result<Welcome, CloseCode>>,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
     },
     /// A connection ended.
     Disconnected {
@@ -210,6 +289,14 @@ pub(crate) enum RoomCmd {
         conn: ConnId,
         leave: bool,
     },
+    /// The client has every event up to `upto`.
+    EventAck {
+        player: PlayerId,
+        conn: ConnId,
+        upto: u32,
+    },
+    /// A dropped reservation left the room empty: its linger starts.
+    Emptied,
     /// The lobby closed the room before any player arrived.
     Close,
 }
@@ -220,68 +307,91 @@ struct Session {
     token: ResumeToken,
     /// The live connection, or `None` while dropped.
     link: Option<ConnLink>,
-    /// Highest input sequence applied.
+    /// Highest game message sequence applied.
     ack: u32,
     /// When the connection dropped, while it is dropped.
     dropped_at: Option<Instant>,
+    /// Events kept until acknowledged.
+    events: EventQueue,
+    /// A hash of the last state sent and its ack, for room types that skip
+    /// unchanged states.
+    last_state: Option<u64>,
 }
 
 pub(crate) struct Room {
     id: RoomId,
+    /// The room's type.
+    kind: Arc<Kind>,
     /// The seed the game was created with, saved with the room.
     seed: u64,
-    game: Box<dyn Game>,
+    /// The options the room was created with, saved with the room.
+    options: RoomOptions,
+    /// What the game controls; the lobby holds a copy for matchmaking.
+    props: RoomProps,
+    game: Box<dyn DynGame>,
     sessions: HashMap<PlayerId, Session>,
     lobby: Arc<Lobby>,
-    settings: Arc<RoomSettings>,
+    defaults: Arc<RoomDefaults>,
     metrics: Arc<Metrics>,
     ctrl_rx: mpsc::Receiver<RoomCmd>,
-    input_rx: mpsc::Receiver<RoomInput>,
-    /// Ticks run so far; the number in snapshots.
+    /// Ticks run so far; the number in states.
     tick: u32,
-    /// Set when the room emptied and the lobby closed it.
+    /// Set when the room closed (emptied past its linger, or ended).
     closed: bool,
-    /// Builds each tick's snapshots, reusing its buffers.
-    builder: SnapshotBuilder,
-    /// Inputs of the tick being run (reused).
-    inputs: Vec<(PlayerId, Input)>,
+    /// When the room became empty, while it lingers.
+    empty_since: Option<Instant>,
+    /// What the game asked for in the call being made (reused).
+    fx: Effects,
+    /// Builds each tick's states, reusing its buffers.
+    builder: StateBuilder,
     /// Players whose grace period ended this tick (reused).
     expired: Vec<PlayerId>,
+    /// Sessions to end for an event backlog, found while applying effects
+    /// (reused).
+    backlogged: Vec<PlayerId>,
 }
 
 impl Room {
-    /// A room around `game` (made with `seed`) with no sessions yet, and
-    /// the handle that reaches it.
+    /// A room around `game` with no sessions yet, and the handle that
+    /// reaches it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: RoomId,
+        kind: Arc<Kind>,
         seed: u64,
-        game: Box<dyn Game>,
+        options: RoomOptions,
+        props: RoomProps,
+        game: Box<dyn DynGame>,
         lobby: Arc<Lobby>,
-        settings: Arc<RoomSettings>,
+        defaults: Arc<RoomDefaults>,
         metrics: Arc<Metrics>,
     ) -> (Self, RoomHandle) {
         let (ctrl_tx, ctrl_rx) = mpsc::channel(ROOM_COMMAND_QUEUE);
-        let (input_tx, input_rx) = mpsc::channel(settings.input_queue);
         let handle = RoomHandle {
             id,
             ctrl: ctrl_tx,
-            inputs: input_tx,
+            inbox: game.inbox(),
         };
+        let tick_hz = kind.tick_hz;
         let room = Self {
             id,
+            kind,
             seed,
+            options,
+            props,
             game,
             sessions: HashMap::new(),
             lobby,
-            settings,
+            defaults,
             metrics,
             ctrl_rx,
-            input_rx,
             tick: 0,
             closed: false,
-            builder: SnapshotBuilder::default(),
-            inputs: Vec::new(),
+            empty_since: None,
+            fx: Effects::new(0, tick_hz),
+            builder: StateBuilder::default(),
             expired: Vec::new(),
+            backlogged: Vec::new(),
         };
         (room, handle)
     }
@@ -291,15 +401,23 @@ impl Room {
         self.tick = tick;
     }
 
+    /// Sets the invite code the lobby gave a restored room.
+    pub(crate) fn set_invite_code(&mut self, code: Option<String>) {
+        self.props.invite_code = code;
+    }
+
     /// Adds a session carried over a restart: the player, which the restored
     /// game must hold, is dropped and waits a whole grace period from now
-    /// for its client to resume. Returns false, adding nothing, if the game
-    /// does not hold the player or the room already has it.
-    pub(crate) fn restore_session(&mut self, saved: &SessionState) -> bool {
-        if self.game.player(saved.player).is_none() || self.sessions.contains_key(&saved.player) {
+    /// for its client to resume. Returns false, adding nothing, if the room
+    /// already has the player or its saved events are inconsistent.
+    pub(crate) fn restore_session(&mut self, saved: SessionState) -> bool {
+        if self.sessions.contains_key(&saved.player) {
             return false;
         }
-        self.game.drop_player(saved.player);
+        let Some(events) = EventQueue::restore(saved.events) else {
+            return false;
+        };
+        self.game.drop_player(saved.player, self.fx.at(self.tick));
         self.sessions.insert(
             saved.player,
             Session {
@@ -307,8 +425,11 @@ impl Room {
                 link: None,
                 ack: saved.ack,
                 dropped_at: Some(Instant::now()),
+                events,
+                last_state: None,
             },
         );
+        self.apply_effects();
         self.metrics.players.fetch_add(1, Relaxed);
         self.metrics.players_dropped.fetch_add(1, Relaxed);
         true
@@ -324,14 +445,18 @@ impl Room {
                 token: s.token,
                 ack: s.ack,
                 connected: s.link.is_some(),
+                events: s.events.save(),
             })
             .collect();
         // Map order is random; a sorted file is easier to compare and debug.
         sessions.sort_unstable_by_key(|s| s.player);
         RoomState {
             id: self.id,
+            room_type: self.kind.name().to_owned(),
+            options: self.options.pairs().to_vec(),
             seed: self.seed,
             tick: self.tick,
+            props: self.props.clone(),
             game: self.game.save(),
             sessions,
         }
@@ -339,14 +464,23 @@ impl Room {
 
     /// The room's task: ticks on schedule, answers commands in between.
     pub(crate) async fn run(mut self, mut shutdown: Shutdown, _done: DoneGuard) {
-        let mut clock = TickClock::new(Instant::now(), self.settings.tick_period);
+        let mut clock = TickClock::new(Instant::now(), self.kind.tick_period());
+        // A restored room may hold no connected player and expire them all
+        // before anyone resumes; a room reopened from a file is never empty.
         while !self.closed {
+            let linger_end = self.empty_since.map(|t| t + self.kind.linger);
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
                 _ = tokio::time::sleep_until(clock.deadline().into()) => {
                     let due = clock.advance(Instant::now());
                     self.run_tick(due);
+                }
+                _ = sleep_until_opt(linger_end) => {
+                    self.empty_since = None;
+                    if self.lobby.close_if_empty(self.id) {
+                        self.closed = true;
+                    }
                 }
                 cmd = self.ctrl_rx.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
@@ -356,11 +490,12 @@ impl Room {
         }
         // Saved before `_done` drops, so the state is with the lobby by the
         // time shutdown completes and the server writes the file. Only a
-        // planned stop saves: a room that emptied has nothing to keep, and
+        // planned stop saves: a room that closed has nothing to keep, and
         // one whose controller vanished (the server was dropped without
         // shutting down) was not asked to stop.
-        if self.settings.save_on_shutdown
+        if self.defaults.save_on_shutdown
             && shutdown.is_shutting_down()
+            && !self.closed
             && !self.sessions.is_empty()
         {
             self.lobby.keep(self.state());
@@ -378,24 +513,35 @@ impl Room {
             RoomCmd::Resume {
                 player,
                 token,
+                last_event,
                 link,
                 reply,
-            } => self.resume(player, token, link, reply),
+            } => self.resume(player, token, last_event, link, reply),
             RoomCmd::Disconnected {
                 player,
                 conn,
                 leave,
             } => {
-                let Some(session) = self.sessions.get_mut(&player) else {
-                    return;
-                };
-                if session.link.as_ref().is_none_or(|l| l.conn != conn) {
+                if !self.attached(player, conn) {
                     return;
                 }
                 if leave {
                     self.remove(player);
                 } else {
                     self.drop_session(player);
+                }
+                self.apply_effects();
+            }
+            RoomCmd::EventAck { player, conn, upto } => {
+                if self.attached(player, conn)
+                    && let Some(session) = self.sessions.get_mut(&player)
+                {
+                    session.events.ack(upto);
+                }
+            }
+            RoomCmd::Emptied => {
+                if self.sessions.is_empty() && self.empty_since.is_none() {
+                    self.empty_since = Some(Instant::now());
                 }
             }
             RoomCmd::Close => {
@@ -406,27 +552,52 @@ impl Room {
         }
     }
 
+    /// Whether `conn` is the live connection of `player`.
+    fn attached(&self, player: PlayerId, conn: ConnId) -> bool {
+        self.sessions
+            .get(&player)
+            .and_then(|s| s.link.as_ref())
+            .is_some_and(|l| l.conn == conn)
+    }
+
     fn welcome(&self, player_id: PlayerId, resume_token: ResumeToken, resumed: bool) -> Welcome {
-        let (world_width, world_height, view_radius) = self.settings.world;
+        let mut game = Vec::new();
+        self.game.welcome(player_id, &mut game);
         Welcome {
             version: protocol::PROTOCOL_VERSION,
             player_id,
             room_id: self.id,
+            room_type: self.kind.name().to_owned(),
+            invite_code: self.props.invite_code.clone(),
             resume_token,
             resumed,
-            tick_hz: self.settings.tick_hz,
-            world_width,
-            world_height,
-            view_radius,
+            tick_hz: self.kind.tick_hz,
+            game,
         }
     }
 
-    fn join(&mut self, reservation: Reservation, link: ConnLink, reply: oneshot::Sender<Welcome>) {
+    fn join(
+        &mut self,
+        reservation: Reservation,
+        link: ConnLink,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
+    ) {
         let player = self.lobby.next_player_id();
+        let attempt = self.game.join_attempt(player, self.fx.at(self.tick));
+        self.apply_effects();
+        if let Err(reason) = attempt {
+            // The reservation drops here and gives its place back.
+            let _ = reply.send(Err(Refusal::new(CloseCode::RefusedByGame, reason)));
+            return;
+        }
+        if self.closed {
+            let _ = reply.send(Err(Refusal::new(CloseCode::NoSuchRoom, "the room closed")));
+            return;
+        }
         let token = new_token();
-        self.game.join(player);
         self.lobby.register(token, self.id, player);
         reservation.consume();
+        self.empty_since = None;
         self.sessions.insert(
             player,
             Session {
@@ -434,13 +605,25 @@ impl Room {
                 link: Some(link),
                 ack: 0,
                 dropped_at: None,
+                events: EventQueue::default(),
+                last_state: None,
             },
         );
         self.metrics.players.fetch_add(1, Relaxed);
-        if reply.send(self.welcome(player, token, false)).is_err() {
+        self.game.join(player, self.fx.at(self.tick));
+        // The Welcome carries the invite code, which the join may have
+        // brought (a game that makes its room private); effects first.
+        self.apply_effects();
+        if !self.sessions.contains_key(&player) {
+            // The game kicked the player, or ended the room, as it joined.
+            let _ = reply.send(Err(Refusal::new(CloseCode::Kicked, "removed as it joined")));
+            return;
+        }
+        if reply.send(Ok(self.welcome(player, token, false))).is_err() {
             // The connection vanished before it learnt its token, so nobody
             // can ever resume this player.
             self.remove(player);
+            self.apply_effects();
         }
     }
 
@@ -448,31 +631,58 @@ impl Room {
         &mut self,
         player: PlayerId,
         token: ResumeToken,
+        last_event: u32,
         link: ConnLink,
-        reply: oneshot::Sender<Result<Welcome, CloseCode>>,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
     ) {
-        let valid = self
+        let Some(session) = self
             .sessions
-            .get(&player)
-            .is_some_and(|s| tokens_equal(&s.token, &token));
-        if !valid {
-            let _ = reply.send(Err(CloseCode::InvalidResumeToken));
+            .get_mut(&player)
+            .filter(|s| tokens_equal(&s.token, &token))
+        else {
+            let _ = reply.send(Err(Refusal::new(
+                CloseCode::InvalidResumeToken,
+                "resume token unknown or expired: join as a new player",
+            )));
             return;
-        }
-        let session = self.sessions.get_mut(&player).expect("checked above");
-        match session.link.replace(link) {
+        };
+        let replay = session.events.replay_after(last_event);
+        self.metrics
+            .events_replayed
+            .fetch_add(replay.len() as u64, Relaxed);
+        link.mailbox.push_events(replay);
+        session.last_state = None;
+        let was_dropped = match session.link.replace(link) {
             // Still attached: the client came back before we noticed the
             // drop. The old connection is obsolete.
-            Some(old) => old.mailbox.kick(CloseCode::SessionTakenOver),
+            Some(old) => {
+                old.mailbox.kick(
+                    CloseCode::SessionTakenOver,
+                    CloseCode::SessionTakenOver.name(),
+                );
+                false
+            }
             None => {
                 session.dropped_at = None;
-                self.game.reconnect(player);
                 self.metrics.players_dropped.fetch_sub(1, Relaxed);
+                true
             }
+        };
+        if was_dropped {
+            self.game.resume(player, self.fx.at(self.tick));
+            self.apply_effects();
+        }
+        if !self.sessions.contains_key(&player) {
+            let _ = reply.send(Err(Refusal::new(
+                CloseCode::Kicked,
+                "removed as it resumed",
+            )));
+            return;
         }
         if reply.send(Ok(self.welcome(player, token, true))).is_err() {
             // The new connection vanished while resuming: dropped again.
             self.drop_session(player);
+            self.apply_effects();
         }
     }
 
@@ -483,24 +693,155 @@ impl Room {
         };
         if session.link.take().is_some() {
             session.dropped_at = Some(Instant::now());
-            self.game.drop_player(player);
             self.metrics.players_dropped.fetch_add(1, Relaxed);
+            self.game.drop_player(player, self.fx.at(self.tick));
         }
     }
 
-    /// Removes the player for good; closes the room if it was the last.
+    /// Removes the player for good; the room empties (and lingers or
+    /// closes) if it was the last. Effects of the game's `leave` are left
+    /// for the caller to apply.
     fn remove(&mut self, player: PlayerId) {
         let Some(session) = self.sessions.remove(&player) else {
             return;
         };
-        self.game.leave(player);
         self.metrics.players.fetch_sub(1, Relaxed);
         if session.link.is_none() {
             self.metrics.players_dropped.fetch_sub(1, Relaxed);
         }
-        if self.lobby.release(self.id, Some(&session.token)) {
-            self.closed = true;
+        self.game.leave(player, self.fx.at(self.tick));
+        match self.lobby.release(self.id, Some(&session.token)) {
+            Released::Remaining => {}
+            Released::Empty => self.empty_since = Some(Instant::now()),
+            Released::Closed => self.closed = true,
         }
+    }
+
+    /// Carries out what the game asked for in the calls since the last
+    /// time: events, kicks, room properties, the end. A kick runs the
+    /// game's `leave`, which may ask for more, so this repeats until the
+    /// game asks for nothing.
+    fn apply_effects(&mut self) {
+        while !self.fx.is_empty() {
+            let Effects {
+                events,
+                kicks,
+                metadata,
+                locked,
+                private,
+                capacity,
+                end,
+                oversized_events,
+                ..
+            } = std::mem::replace(&mut self.fx, Effects::new(self.tick, self.kind.tick_hz));
+            if oversized_events > 0 {
+                tracing::warn!(
+                    room = self.id,
+                    dropped = oversized_events,
+                    "the game sent events larger than the limit: dropped"
+                );
+            }
+            for (target, data) in events {
+                self.deliver(target, data);
+            }
+            for i in 0..self.backlogged.len() {
+                let player = self.backlogged[i];
+                self.end_session(
+                    player,
+                    CloseCode::EventBacklog,
+                    "too many unacknowledged events".into(),
+                );
+            }
+            self.backlogged.clear();
+            for (player, reason) in kicks {
+                self.end_session(player, CloseCode::Kicked, reason.into());
+            }
+            let before = self.props.clone();
+            if let Some(metadata) = metadata {
+                self.props.metadata = metadata;
+            }
+            if let Some(locked) = locked {
+                self.props.locked = locked;
+            }
+            if let Some(private) = private {
+                self.props.private = private;
+            }
+            if let Some(capacity) = capacity {
+                self.props.capacity = capacity;
+            }
+            if self.props != before {
+                self.props.invite_code = self.lobby.update(self.id, self.props.clone());
+            }
+            if let Some(reason) = end {
+                self.end_room(reason);
+                return;
+            }
+        }
+    }
+
+    /// Numbers and keeps an event for each of its targets and hands it to
+    /// their connections.
+    fn deliver(&mut self, target: Target, data: bytes::Bytes) {
+        let mut send = |player: PlayerId, session: &mut Session| {
+            let seq = session.events.push(data.clone());
+            if let Some(link) = &session.link {
+                link.mailbox.push_events([(seq, data.clone())]);
+            }
+            if session.events.over_limit() {
+                self.backlogged.push(player);
+            }
+        };
+        match target {
+            Target::Player(player) => {
+                if let Some(session) = self.sessions.get_mut(&player) {
+                    send(player, session);
+                }
+            }
+            Target::All => {
+                for (&player, session) in &mut self.sessions {
+                    send(player, session);
+                }
+            }
+            Target::AllExcept(except) => {
+                for (&player, session) in &mut self.sessions {
+                    if player != except {
+                        send(player, session);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes a player on the game's or the server's initiative, closing
+    /// its connection with `code` and `reason`.
+    fn end_session(&mut self, player: PlayerId, code: CloseCode, reason: Cow<'static, str>) {
+        let Some(session) = self.sessions.get(&player) else {
+            return;
+        };
+        if let Some(link) = &session.link {
+            link.mailbox.kick(code, reason);
+        }
+        tracing::debug!(
+            room = self.id,
+            player,
+            code = code.name(),
+            "session ended by the room"
+        );
+        self.remove(player);
+    }
+
+    /// The game ended the room: every connection is closed with 4016 and
+    /// the game's reason, every session forgotten, and the room closes.
+    fn end_room(&mut self, reason: String) {
+        let tokens: Vec<ResumeToken> = self.sessions.values().map(|s| s.token).collect();
+        for session in self.sessions.values() {
+            if let Some(link) = &session.link {
+                link.mailbox.kick(CloseCode::RoomEnded, reason.clone());
+            }
+        }
+        self.lobby.end_room(self.id, &tokens);
+        tracing::info!(room = self.id, reason = %reason, "room ended by its game");
+        self.closed = true;
     }
 
     fn run_tick(&mut self, due: Due) {
@@ -512,40 +853,47 @@ impl Room {
                 .fetch_add(u64::from(due.skipped), Relaxed);
         }
 
-        self.drain_inputs();
-        for step in 0..due.steps {
-            let inputs: &[_] = if step == 0 { &self.inputs } else { &[] };
-            self.game.step(inputs);
+        self.take_messages();
+        for _ in 0..due.steps {
             self.tick = self.tick.wrapping_add(1);
+            self.game.step(self.fx.at(self.tick));
+            self.apply_effects();
+            if self.closed {
+                return;
+            }
         }
         self.expire_dropped(started);
+        if self.closed {
+            return;
+        }
         self.fan_out();
 
         let took = started.elapsed();
         self.metrics.tick_duration.observe(took);
-        if took > self.settings.tick_period {
+        if took > self.kind.tick_period() {
             self.metrics.tick_overruns.fetch_add(1, Relaxed);
         }
     }
 
-    /// Moves queued inputs of attached players into the step's input list
-    /// and advances their acks.
-    fn drain_inputs(&mut self) {
-        self.inputs.clear();
-        while let Ok(msg) = self.input_rx.try_recv() {
-            let Some(session) = self.sessions.get_mut(&msg.player) else {
-                continue;
+    /// Takes the queued messages of attached players for the next step and
+    /// advances their acks; messages from a connection a resume replaced
+    /// are dropped.
+    fn take_messages(&mut self) {
+        let sessions = &mut self.sessions;
+        self.game.take_messages(&mut |from: Sender, seq: u32| {
+            let Some(session) = sessions.get_mut(&from.player) else {
+                return false;
             };
-            if session.link.as_ref().is_none_or(|l| l.conn != msg.conn) {
-                continue;
+            if session.link.as_ref().is_none_or(|l| l.conn != from.conn) {
+                return false;
             }
-            session.ack = session.ack.max(msg.input.seq);
-            self.inputs.push((msg.player, msg.input));
-        }
+            session.ack = session.ack.max(seq);
+            true
+        });
     }
 
     fn expire_dropped(&mut self, now: Instant) {
-        let grace = self.settings.resume_grace;
+        let grace = self.defaults.resume_grace;
         self.expired.clear();
         self.expired.extend(
             self.sessions
@@ -557,27 +905,41 @@ impl Room {
             let player = self.expired[i];
             tracing::debug!(room = self.id, player, "resume grace expired");
             self.remove(player);
+            self.apply_effects();
         }
     }
 
-    /// Builds every attached player's snapshot and posts it.
+    /// Builds every attached player's state and posts it.
     fn fan_out(&mut self) {
-        let players = u16::try_from(self.sessions.len()).unwrap_or(u16::MAX);
         let viewers = self
             .sessions
             .iter()
             .filter(|(_, s)| s.link.is_some())
             .map(|(&id, s)| (id, s.ack));
-        let snapshots = self.builder.build(&*self.game, self.tick, players, viewers);
-        for (player, snapshot) in snapshots.iter() {
-            let Some(link) = self.sessions.get(&player).and_then(|s| s.link.as_ref()) else {
+        let states = self.builder.build(&mut *self.game, self.tick, viewers);
+        let skip_unchanged = self.kind.room_type.settings().skip_unchanged_states;
+        let slow_ticks = self.kind.ticks_in(self.defaults.slow_timeout);
+        for (player, frame, data) in states.iter() {
+            let Some(session) = self.sessions.get_mut(&player) else {
                 continue;
             };
-            let skipped = link.mailbox.put(snapshot);
+            let Some(link) = &session.link else {
+                continue;
+            };
+            if skip_unchanged {
+                let hash = state_hash(session.ack, &data);
+                if session.last_state == Some(hash) {
+                    self.metrics.states_unchanged.fetch_add(1, Relaxed);
+                    continue;
+                }
+                session.last_state = Some(hash);
+            }
+            let skipped = link.mailbox.put(frame);
             if skipped > 0 {
-                self.metrics.snapshots_skipped.fetch_add(1, Relaxed);
-                if skipped >= self.settings.slow_ticks {
-                    link.mailbox.kick(CloseCode::TooSlow);
+                self.metrics.states_skipped.fetch_add(1, Relaxed);
+                if skipped >= slow_ticks {
+                    link.mailbox
+                        .kick(CloseCode::TooSlow, CloseCode::TooSlow.name());
                 }
             }
         }
@@ -601,8 +963,25 @@ impl Room {
     }
 }
 
+/// Completes at `at`, or never when there is no deadline.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a state is compared by when unchanged states are skipped: its ack
+/// and its data (not its tick, which always moves).
+fn state_hash(ack: u32, data: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    ack.hash(&mut h);
+    data.hash(&mut h);
+    h.finish()
+}
+
 /// Each room's game seed: the server seed and the room id, mixed
-/// (SplitMix64's finaliser) so neighbouring rooms get unrelated worlds.
+/// (SplitMix64's finaliser) so neighbouring rooms get unrelated games.
 fn room_seed(seed: u64, room: RoomId) -> u64 {
     let mut z = seed ^ u64::from(room).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -638,5 +1017,12 @@ mod tests {
         assert_ne!(room_seed(1, 1), room_seed(1, 2));
         assert_ne!(room_seed(1, 1), room_seed(2, 1));
         assert_eq!(room_seed(7, 3), room_seed(7, 3));
+    }
+
+    #[test]
+    fn unchanged_states_hash_alike_and_a_new_ack_or_byte_does_not() {
+        assert_eq!(state_hash(3, b"board"), state_hash(3, b"board"));
+        assert_ne!(state_hash(3, b"board"), state_hash(4, b"board"));
+        assert_ne!(state_hash(3, b"board"), state_hash(3, b"boare"));
     }
 }

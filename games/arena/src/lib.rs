@@ -1,5 +1,6 @@
-//! The built-in game: players roam a rectangular field and collect pickups
-//! for points.
+//! The arena: players roam a rectangular field and collect pickups for
+//! points. The platform's real-time game: many players, interest
+//! management (each player sees only what is near it), a state every tick.
 //!
 //! The simulation is deterministic by construction: integer arithmetic only,
 //! a seeded SplitMix64 generator written here rather than an OS or library
@@ -13,18 +14,26 @@
 //! the saved one would have, so a planned restart changes nothing a player
 //! can see.
 //!
-//! This module is not the room machinery (no sockets, clocks or channels; see
-//! [`super::Game`]) and not a physics engine: players are points that move
-//! at a capped speed, and there are no collisions between them.
+//! Layout: the rules are here ([`Arena`], [`ArenaConfig`]); what clients
+//! send and receive is in [`msg`] (with the hand-written entity encoder of
+//! the per-player state); [`bot`] is the simulated player `loadgen` drives;
+//! `web/` holds the page and its codec, served at `/arena/`. The rules are
+//! inherent methods of [`Arena`] (`join`, `step`, ...); the [`Game`] impl
+//! adds what the room needs (options, saving, welcome and state bytes).
+//!
+//! Not a physics engine: players are points that move at a capped speed,
+//! and there are no collisions between them.
+
+pub mod bot;
+pub mod msg;
 
 use std::collections::VecDeque;
 
-use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
-use protocol::{Entity, EntityKind, Input};
+use game_api::grid::Grid;
+use game_api::replication::EncodedEntities;
+use game_api::{Ctx, Game, PlayerId, RoomOptions, RoomType, WebAsset};
+use msg::{ArenaWelcome, Entity, EntityKind, MAX_ENTITY_BYTES, Move};
 use serde::{Deserialize, Serialize};
-
-use super::{Game, GameFactory, PlayerId};
-use crate::game::grid::Grid;
 
 /// The largest stick deflection on one axis. Inputs carry an `i8`, whose
 /// -128 the protocol does not use; it is read as -127 so that full left is
@@ -192,6 +201,11 @@ pub struct Arena {
     grid: Grid,
     /// Scratch for collection queries, kept so a step does not allocate.
     hits: Vec<u32>,
+    /// Every entity's wire encoding for this tick's states, made once in
+    /// `prepare_states` and shared by every view.
+    encoded: EncodedEntities<MAX_ENTITY_BYTES>,
+    /// Scratch for one player's view while its state is written.
+    view_scratch: Vec<u32>,
 }
 
 impl Arena {
@@ -219,22 +233,16 @@ impl Arena {
     /// state (speed, radii, the respawn wait) may differ from the saved
     /// arena's; they apply from the next step.
     pub fn restore(config: ArenaConfig, saved: &[u8]) -> Result<Arena, String> {
-        let (version, used) = bincode::serde::decode_from_slice::<u16, _>(saved, save_config())
-            .map_err(|e| format!("saved arena has no version: {e}"))?;
-        if version != SAVE_VERSION {
+        let Some((&version, rest)) = saved.split_first() else {
+            return Err("saved arena has no version".into());
+        };
+        if u16::from(version) != SAVE_VERSION {
             return Err(format!(
                 "saved arena has format version {version}, this build reads {SAVE_VERSION}"
             ));
         }
-        let rest = &saved[used..];
-        let (state, used) = bincode::serde::decode_from_slice::<Saved, _>(rest, save_config())
-            .map_err(|e| format!("saved arena is malformed: {e}"))?;
-        if used != rest.len() {
-            return Err(format!(
-                "{} trailing bytes after the saved arena",
-                rest.len() - used
-            ));
-        }
+        let state = game_api::codec::decode_limited::<Saved, SAVE_LIMIT>(rest)
+            .map_err(|e| format!("saved arena is {e}"))?;
         state.check(&config)?;
         Ok(Arena::assemble(config, state))
     }
@@ -278,6 +286,8 @@ impl Arena {
             pickup_grid,
             grid,
             hits: Vec::new(),
+            encoded: EncodedEntities::default(),
+            view_scratch: Vec::new(),
             config,
         };
         arena.refresh();
@@ -319,7 +329,7 @@ impl Arena {
 
     /// Sets velocities from `inputs`. A later input of the same player
     /// overwrites an earlier one, so the last input of a step wins.
-    fn apply_inputs(&mut self, inputs: &[(PlayerId, Input)]) {
+    fn apply_inputs(&mut self, inputs: &[(PlayerId, Move)]) {
         for &(id, input) in inputs {
             let Some(i) = self.find(id) else { continue };
             let p = &mut self.players[i];
@@ -396,8 +406,9 @@ impl Arena {
     }
 }
 
-/// Version of the arena's saved form: the [`Saved`] struct (and [`Player`]
-/// within it) in bincode's standard configuration, after this number.
+/// Version of the arena's saved form: this number as one byte, then the
+/// [`Saved`] struct (and [`Player`] within it) in bincode's standard
+/// configuration.
 /// Changing either struct means raising it, so that an old save is refused
 /// with a clear error instead of being misread.
 const SAVE_VERSION: u16 = 1;
@@ -406,10 +417,6 @@ const SAVE_VERSION: u16 = 1;
 /// 100,000 pickups saves under 4 MiB; the limit is the one place a corrupt
 /// length prefix could otherwise make the decoder allocate without bound.
 const SAVE_LIMIT: usize = 64 << 20;
-
-fn save_config() -> Configuration<LittleEndian, Varint, Limit<SAVE_LIMIT>> {
-    config::standard().with_limit::<SAVE_LIMIT>()
-}
 
 /// The simulation state of an arena, without what is derived from it or set
 /// by the configuration: what [`Game::save`] writes and [`Arena::restore`]
@@ -499,19 +506,6 @@ impl Saved {
     }
 }
 
-/// An arena configuration makes arenas: fresh ones seeded with the room's
-/// seed, or restored ones (whose generator state is saved, so the seed is
-/// not needed to continue them).
-impl GameFactory for ArenaConfig {
-    fn create(&self, room_seed: u64) -> Box<dyn Game> {
-        Box::new(Arena::new(self.clone(), room_seed))
-    }
-
-    fn restore(&self, _room_seed: u64, saved: &[u8]) -> Result<Box<dyn Game>, String> {
-        Ok(Box::new(Arena::restore(self.clone(), saved)?))
-    }
-}
-
 /// The per-step displacement for a stick deflection (`dx`, `dy`) at top
 /// speed `speed`: each axis scales linearly to ±`speed`, and the result is
 /// shortened if it is longer than `speed`, so diagonals are no faster than
@@ -538,8 +532,11 @@ fn velocity(dx: i8, dy: i8, speed: u16) -> (i32, i32) {
     (vx as i32, vy as i32)
 }
 
-impl Game for Arena {
-    fn join(&mut self, player: PlayerId) {
+/// The rules, called by the [`Game`] impl below and directly by tests and
+/// benches (which need no room around them).
+impl Arena {
+    /// A new player enters the field at a random spot.
+    pub fn join(&mut self, player: PlayerId) {
         let Err(at) = self.players.binary_search_by_key(&player, |p| p.id) else {
             return;
         };
@@ -561,7 +558,8 @@ impl Game for Arena {
         self.refresh();
     }
 
-    fn drop_player(&mut self, player: PlayerId) {
+    /// The player's connection dropped: it freezes where it is.
+    pub fn drop_player(&mut self, player: PlayerId) {
         let Some(i) = self.find(player) else { return };
         let p = &mut self.players[i];
         p.dropped = true;
@@ -572,7 +570,8 @@ impl Game for Arena {
         self.entities[i] = p.entity();
     }
 
-    fn reconnect(&mut self, player: PlayerId) {
+    /// A dropped player is back.
+    pub fn reconnect(&mut self, player: PlayerId) {
         let Some(i) = self.find(player) else { return };
         let p = &mut self.players[i];
         // The velocity was zeroed at the drop, and inputs were ignored
@@ -582,37 +581,45 @@ impl Game for Arena {
         self.entities[i] = p.entity();
     }
 
-    fn leave(&mut self, player: PlayerId) {
+    /// The player is gone for good.
+    pub fn leave(&mut self, player: PlayerId) {
         let Some(i) = self.find(player) else { return };
         self.players.remove(i);
         self.refresh();
     }
 
-    fn step(&mut self, inputs: &[(PlayerId, Input)]) {
+    /// One fixed step with the moves that arrived since the last one.
+    pub fn step(&mut self, moves: &[(PlayerId, Move)]) {
         self.tick += 1;
-        self.apply_inputs(inputs);
+        self.apply_inputs(moves);
         self.move_players();
         self.collect_pickups();
         self.respawn_pickups();
         self.refresh();
     }
 
-    fn entities(&self) -> &[Entity] {
+    /// Every entity of the world as of the last call that changed it:
+    /// players in id order, then the pickups on the field in id order.
+    pub fn entities(&self) -> &[Entity] {
         &self.entities
     }
 
-    fn view(&self, player: PlayerId, out: &mut Vec<u32>) {
+    /// Appends to `out` the indices into [`Arena::entities`] of what
+    /// `player` sees (everything within the view radius, itself included).
+    pub fn view(&self, player: PlayerId, out: &mut Vec<u32>) {
         let Some(i) = self.find(player) else { return };
         let me = &self.entities[i];
         self.grid
             .query(me.x, me.y, self.config.view_radius, &self.entities, out);
     }
 
-    fn player(&self, player: PlayerId) -> Option<Entity> {
+    /// The player's own entity, if it is in the world.
+    pub fn player(&self, player: PlayerId) -> Option<Entity> {
         self.find(player).map(|i| self.entities[i])
     }
 
-    fn save(&self) -> Vec<u8> {
+    /// The whole simulation state as bytes (see [`SAVE_VERSION`]).
+    pub fn save(&self) -> Vec<u8> {
         let state = Saved {
             tick: self.tick,
             rng: self.rng.state,
@@ -621,16 +628,128 @@ impl Game for Arena {
             pickup_live: self.pickup_live.clone(),
             respawns: self.respawns.iter().copied().collect(),
         };
-        let mut out = Vec::new();
-        // Writing into a Vec cannot fail, and these types have no serde
-        // errors, so an error would be a bug here, not bad input.
-        bincode::serde::encode_into_std_write(SAVE_VERSION, &mut out, config::standard())
-            .and_then(|_| {
-                bincode::serde::encode_into_std_write(&state, &mut out, config::standard())
-            })
-            .expect("encoding an arena into a Vec cannot fail");
+        let mut out = vec![SAVE_VERSION as u8];
+        game_api::codec::encode(&state, &mut out);
         out
     }
+
+    /// The state bytes of `player`'s view: the number of players, then the
+    /// entities it sees (an [`msg::ArenaState`]). Uses the encodings made by
+    /// the last [`Game::prepare_states`].
+    fn write_state(&mut self, player: PlayerId, out: &mut Vec<u8>) {
+        let players = u16::try_from(self.players.len()).unwrap_or(u16::MAX);
+        game_api::codec::put_varint(out, u64::from(players));
+        self.view_scratch.clear();
+        let mut view = std::mem::take(&mut self.view_scratch);
+        self.view(player, &mut view);
+        self.encoded.write_view(&view, out);
+        self.view_scratch = view;
+    }
+}
+
+/// Room options the arena takes: `pace=normal` (the configured speed) or
+/// `pace=fast` (twice it). Quick join matches rooms on `pace`.
+pub const OPTIONS: &[&str] = &["pace"];
+
+impl ArenaConfig {
+    /// This configuration adjusted by a room's options.
+    pub fn for_options(&self, options: &RoomOptions) -> Result<ArenaConfig, String> {
+        options.only(OPTIONS)?;
+        let mut config = self.clone();
+        match options.get("pace") {
+            None | Some("normal") => {}
+            Some("fast") => config.player_speed = config.player_speed.saturating_mul(2),
+            Some(other) => return Err(format!("option pace={other:?}: use normal or fast")),
+        }
+        Ok(config)
+    }
+}
+
+impl Game for Arena {
+    type Config = ArenaConfig;
+    type Message = Move;
+    /// The arena sends no events: everything a player needs is in its
+    /// state, every tick.
+    type Event = ();
+
+    fn create(config: &ArenaConfig, options: &RoomOptions, seed: u64) -> Result<Self, String> {
+        Ok(Arena::new(config.for_options(options)?, seed))
+    }
+
+    fn restore(config: &ArenaConfig, options: &RoomOptions, saved: &[u8]) -> Result<Self, String> {
+        Arena::restore(config.for_options(options)?, saved)
+    }
+
+    fn save(&self) -> Vec<u8> {
+        Arena::save(self)
+    }
+
+    fn join(&mut self, player: PlayerId, _: &mut Ctx<'_, ()>) {
+        Arena::join(self, player);
+    }
+
+    fn drop_player(&mut self, player: PlayerId, _: &mut Ctx<'_, ()>) {
+        Arena::drop_player(self, player);
+    }
+
+    fn resume(&mut self, player: PlayerId, _: &mut Ctx<'_, ()>) {
+        Arena::reconnect(self, player);
+    }
+
+    fn leave(&mut self, player: PlayerId, _: &mut Ctx<'_, ()>) {
+        Arena::leave(self, player);
+    }
+
+    fn step(&mut self, messages: &[(PlayerId, Move)], _: &mut Ctx<'_, ()>) {
+        Arena::step(self, messages);
+    }
+
+    fn welcome(&self, _: PlayerId, out: &mut Vec<u8>) {
+        let c = &self.config;
+        let welcome = ArenaWelcome {
+            world_width: c.world_width,
+            world_height: c.world_height,
+            view_radius: c.view_radius,
+            player_speed: c.player_speed,
+        };
+        game_api::codec::encode(&welcome, out);
+    }
+
+    fn prepare_states(&mut self) {
+        self.encoded.encode_all(&self.entities, msg::encode_entity);
+    }
+
+    fn state(&mut self, player: PlayerId, out: &mut Vec<u8>) {
+        self.write_state(player, out);
+    }
+}
+
+/// The arena's page, served at `/arena/`: the canvas, input, HUD and the
+/// arena's codec; the generic session module comes from the server.
+pub const WEB: &[WebAsset] = &[
+    WebAsset {
+        path: "/arena/index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/index.html"),
+    },
+    WebAsset {
+        path: "/arena/game.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/game.js"),
+    },
+    WebAsset {
+        path: "/arena/codec.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/codec.js"),
+    },
+];
+
+/// The arena as a room type named `arena`: rooms of `capacity` players
+/// (default 100), quick join matching on `pace`, its page at `/arena/`.
+pub fn room_type(config: ArenaConfig) -> RoomType {
+    RoomType::new::<Arena>("arena", config)
+        .filter_by(OPTIONS)
+        .page("/arena/", WEB)
 }
 
 #[cfg(test)]
@@ -645,8 +764,8 @@ mod tests {
         }
     }
 
-    fn input(dx: i8, dy: i8) -> Input {
-        Input { seq: 0, dx, dy }
+    fn input(dx: i8, dy: i8) -> Move {
+        Move { dx, dy }
     }
 
     /// Puts a player at a chosen spot, bypassing the random spawn.
@@ -818,12 +937,11 @@ mod tests {
         // States no arena could reach, which the simulation relies on never
         // seeing: each is refused rather than trusted.
         let tamper = |edit: &dyn Fn(&mut Saved)| {
-            let mut state: Saved = bincode::serde::decode_from_slice(&good[1..], save_config())
-                .unwrap()
-                .0;
+            let mut state: Saved =
+                game_api::codec::decode_limited::<_, SAVE_LIMIT>(&good[1..]).unwrap();
             edit(&mut state);
             let mut bytes = vec![SAVE_VERSION as u8];
-            bincode::serde::encode_into_std_write(&state, &mut bytes, config::standard()).unwrap();
+            game_api::codec::encode(&state, &mut bytes);
             bytes
         };
         check(busy(), &tamper(&|s| s.players.swap(0, 1)), "ascending");
@@ -1305,7 +1423,7 @@ mod tests {
             let mut rng = SplitMix64::new(seed ^ 0xABCD);
             for step in 0..5 {
                 if step > 0 {
-                    let inputs: Vec<(PlayerId, Input)> = (0..300)
+                    let inputs: Vec<(PlayerId, Move)> = (0..300)
                         .map(|id| {
                             let dx = rng.up_to(254) as i16 - 127;
                             let dy = rng.up_to(254) as i16 - 127;
@@ -1352,12 +1470,62 @@ mod tests {
     }
 
     #[test]
+    fn each_state_decodes_to_exactly_that_players_view() {
+        let mut arena = Arena::new(ArenaConfig::default(), 3);
+        for p in 1..=50 {
+            arena.join(p);
+        }
+        Arena::step(&mut arena, &[]);
+        Game::prepare_states(&mut arena);
+        for player in 1..=50 {
+            let mut out = Vec::new();
+            Game::state(&mut arena, player, &mut out);
+            let mut view = Vec::new();
+            arena.view(player, &mut view);
+            let expected = msg::ArenaState {
+                players: 50,
+                entities: view.iter().map(|&i| arena.entities()[i as usize]).collect(),
+            };
+            assert_eq!(game_api::codec::decode(&out), Ok(expected));
+        }
+        let mut out = Vec::new();
+        Game::welcome(&arena, 1, &mut out);
+        let welcome: ArenaWelcome = game_api::codec::decode(&out).unwrap();
+        assert_eq!((welcome.world_width, welcome.view_radius), (2000, 300));
+    }
+
+    #[test]
+    fn the_pace_option_doubles_the_speed_and_others_are_refused() {
+        let options = |pairs: &[(&str, &str)]| {
+            RoomOptions::new(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            )
+        };
+        let base = ArenaConfig::default();
+        let fast = base.for_options(&options(&[("pace", "fast")])).unwrap();
+        assert_eq!(fast.player_speed, 2 * base.player_speed);
+        assert_eq!(
+            base.for_options(&options(&[("pace", "normal")])),
+            Ok(base.clone())
+        );
+        assert!(base.for_options(&options(&[("pace", "warp")])).is_err());
+        assert!(base.for_options(&options(&[("map", "x")])).is_err());
+        let kind = room_type(base);
+        assert_eq!(kind.name(), "arena");
+        assert_eq!(kind.settings().filter_by, vec!["pace".to_owned()]);
+        assert!(kind.create(&options(&[("pace", "fast")]), 1, 10).is_ok());
+    }
+
+    #[test]
     fn steady_state_steps_do_not_allocate() {
         let mut arena = Arena::new(ArenaConfig::default(), 5);
         for id in 0..500 {
             arena.join(id);
         }
-        let inputs: Vec<(PlayerId, Input)> = (0..500)
+        let inputs: Vec<(PlayerId, Move)> = (0..500)
             .map(|id| (id, input((id % 255) as i8, (id * 7 % 255) as i8)))
             .collect();
         // Warm up long enough for pickups to be collected and respawn, so

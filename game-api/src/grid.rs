@@ -1,8 +1,8 @@
 //! A uniform spatial grid over the field, for "what is within this radius of
 //! this point" questions.
 //!
-//! The arena uses it for interest management (which entities a player sees)
-//! and for pickup collection. It is rebuilt from scratch every step with a
+//! A game uses it for interest management (which entities a player sees)
+//! and for proximity rules (the arena's pickup collection). It is rebuilt from scratch every step with a
 //! counting sort into a compressed-sparse-row layout: one offset per cell and
 //! one flat vector of entity indices ordered by cell. That layout needs no
 //! per-cell allocation, is cache-friendly to scan, and after the first few
@@ -10,9 +10,14 @@
 //!
 //! It is not an incremental index (moving one entity means a full rebuild),
 //! it does not own the entities it indexes (every call takes the slice), and
-//! it knows nothing of entity kinds or game rules.
+//! it knows nothing of entity kinds or game rules: anything with a
+//! [`Positioned::position`] can be indexed.
 
-use protocol::Entity;
+/// Something with a place on the field.
+pub trait Positioned {
+    /// Its position, in world units.
+    fn position(&self) -> (u16, u16);
+}
 
 /// The most cells a grid has along one axis. A rebuild costs O(entities +
 /// cells), so a tiny cell size on a large field would otherwise make every
@@ -119,7 +124,7 @@ impl Grid {
     /// Indexes every entity of `entities` by its position, replacing what
     /// was indexed before. O(n + cells); allocation-free once the buffers
     /// have grown to the largest n seen.
-    pub fn rebuild(&mut self, entities: &[Entity]) {
+    pub fn rebuild<E: Positioned>(&mut self, entities: &[E]) {
         let cells = (self.cols * self.rows) as usize;
 
         // Pass 1: the cell of every entity, and a count per cell stored one
@@ -128,7 +133,8 @@ impl Grid {
         self.starts.resize(cells + 1, 0);
         self.cell_of.clear();
         for e in entities {
-            let c = self.row(u32::from(e.y)) * self.cols + self.col(u32::from(e.x));
+            let (x, y) = e.position();
+            let c = self.row(u32::from(y)) * self.cols + self.col(u32::from(x));
             self.cell_of.push(c);
             self.starts[c as usize + 1] += 1;
         }
@@ -148,9 +154,10 @@ impl Grid {
         self.pos.resize(entities.len(), [0, 0]);
         for (i, &c) in self.cell_of.iter().enumerate() {
             let slot = &mut self.cursor[c as usize];
-            self.pos[*slot as usize] = [entities[i].x, entities[i].y];
+            let (x, y) = entities[i].position();
+            self.pos[*slot as usize] = [x, y];
             // Entity counts are bounded by u32 because entity indices are
-            // u32 on the `Game::view` interface.
+            // u32 in every view.
             self.items[*slot as usize] = i as u32;
             *slot += 1;
         }
@@ -168,7 +175,7 @@ impl Grid {
     /// `out` may briefly grow by every candidate scanned (about three times
     /// the hits when the cell size is the radius) before being truncated to
     /// the hits, so a reused `out` settles at that capacity.
-    pub fn query(&self, x: u16, y: u16, radius: u16, entities: &[Entity], out: &mut Vec<u32>) {
+    pub fn query<E>(&self, x: u16, y: u16, radius: u16, entities: &[E], out: &mut Vec<u32>) {
         debug_assert_eq!(
             entities.len(),
             self.items.len(),
@@ -206,7 +213,19 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::EntityKind;
+
+    /// A test entity: a position.
+    #[derive(Clone, Copy, Debug)]
+    struct Entity {
+        x: u16,
+        y: u16,
+    }
+
+    impl Positioned for Entity {
+        fn position(&self) -> (u16, u16) {
+            (self.x, self.y)
+        }
+    }
 
     /// A tiny deterministic generator so the randomized tests replay
     /// identically on every run and machine.
@@ -226,14 +245,9 @@ mod tests {
         }
     }
 
-    fn at(id: u32, x: u16, y: u16) -> Entity {
-        Entity {
-            id,
-            kind: EntityKind::Pickup,
-            x,
-            y,
-            score: 0,
-        }
+    /// An entity at (`x`, `y`); the index argument only labels the call.
+    fn at(_index: u32, x: u16, y: u16) -> Entity {
+        Entity { x, y }
     }
 
     fn brute(x: u16, y: u16, r: u16, entities: &[Entity]) -> Vec<u32> {
@@ -403,7 +417,7 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(sorted_query(&g, 10, 10, 5, &after), Vec::<u32>::new());
         assert_eq!(sorted_query(&g, 90, 90, 0, &after), vec![0]);
-        g.rebuild(&[]);
+        g.rebuild::<Entity>(&[]);
         assert!(g.is_empty());
         assert_eq!(sorted_query(&g, 90, 90, 1000, &[]), Vec::<u32>::new());
     }

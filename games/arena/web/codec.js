@@ -1,0 +1,1 @@
+// The arena's codec (placeholder until the web client is split).

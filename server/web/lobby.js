@@ -1,0 +1,1 @@
+// placeholder: the lobby page's script, written with the web client split.

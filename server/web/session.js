@@ -1,0 +1,1 @@
+// placeholder: the generic session module, split from arena.js.
