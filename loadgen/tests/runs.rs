@@ -1,8 +1,8 @@
 //! loadgen against a real server (in-process, 127.0.0.1 port 0): counts add
 //! up, verdicts pass and fail as they should, chaos drops resume the same
-//! players, a server restart is recovered (and, with a state file, loses
-//! no session), and merged reports equal one histogram of both runs. Runs
-//! are kept to a few seconds.
+//! players (and lose no event of a turn-based game), a server restart is
+//! recovered (and, with a state file, loses no session), and merged reports
+//! equal one histogram of both runs. Runs are kept to a few seconds.
 
 use loadgen::report::Report;
 use loadgen::{RunConfig, run};
@@ -10,6 +10,14 @@ use server::testing::TestServer;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
+
+/// The built-in games, as the `server` binary registers them.
+fn games() -> Vec<server::game_api::RoomType> {
+    vec![
+        arena::room_type(arena::ArenaConfig::default()),
+        four::room_type(),
+    ]
+}
 
 fn config(url: String, clients: usize, secs: f64) -> RunConfig {
     RunConfig {
@@ -23,7 +31,7 @@ fn config(url: String, clients: usize, secs: f64) -> RunConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_produces_counts_that_add_up() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(games(), &[]).await;
     let r = run(config(server.url(), 200, 3.0)).await.unwrap();
     let c = &r.counters;
     assert_eq!(r.error_count, 0, "{:?}", r.errors);
@@ -39,12 +47,16 @@ async fn a_short_run_produces_counts_that_add_up() {
     assert_eq!(r.latency["input_ack"].count, c.inputs_acked);
     assert_eq!(r.latency["connect"].count, 200);
     // 200 players for ~3 s at 30 Hz; allow for the ramp and a busy machine.
-    assert!(c.snapshots > 200 * 30, "snapshots {}", c.snapshots);
-    assert_eq!(
-        r.latency["snapshot_jitter"].count,
-        c.snapshots - 200,
-        "one gap per snapshot after the first"
+    assert!(c.states > 200 * 30, "states {}", c.states);
+    // Jitter is measured between states of consecutive ticks: every gap,
+    // unless the machine was so busy that a state was skipped.
+    let gaps = c.states - 200;
+    let jitter = r.latency["state_jitter"].count;
+    assert!(
+        jitter <= gaps && jitter * 10 >= gaps * 9,
+        "jitter samples {jitter} of {gaps} gaps"
     );
+    assert_eq!(c.events, 0, "the arena sends no events");
     // 20 inputs/s each: roughly 60 per player.
     assert!(c.inputs_sent > 200 * 40, "inputs {}", c.inputs_sent);
     assert!(
@@ -54,11 +66,8 @@ async fn a_short_run_produces_counts_that_add_up() {
         c.pongs
     );
     assert_eq!(c.msgs_out, c.inputs_sent + c.pings);
-    assert_eq!(c.msgs_in, c.snapshots + c.pongs);
-    assert!(
-        c.bytes_in > c.snapshots * 5,
-        "every snapshot is at least 5 bytes"
-    );
+    assert_eq!(c.msgs_in, c.states + c.pongs);
+    assert!(c.bytes_in > c.states * 5, "every state is at least 5 bytes");
     assert!(r.loadgen.cpu_s > 0.0);
     assert!(r.server.is_some(), "the server's /metrics was scraped");
     assert!(server.stop().await, "server stopped cleanly");
@@ -66,7 +75,7 @@ async fn a_short_run_produces_counts_that_add_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_drops_lead_to_resumes_of_the_same_players() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(games(), &[]).await;
     let mut cfg = config(server.url(), 100, 4.0);
     cfg.chaos_drop_rate = 0.2;
     let r = run(cfg).await.unwrap();
@@ -92,8 +101,36 @@ async fn chaos_drops_lead_to_resumes_of_the_same_players() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_in_a_row_under_chaos_loses_no_move_and_no_event() {
+    let server = TestServer::start(games(), &[]).await;
+    let mut cfg = config(server.url(), 40, 6.0);
+    cfg.game = loadgen::bots::find("four").expect("four has a bot");
+    cfg.input_hz = 10.0;
+    cfg.chaos_drop_rate = 0.1;
+    let r = run(cfg).await.unwrap();
+    let c = &r.counters;
+    // An event seen twice or never (across any number of drops), a move
+    // number out of order in a game (the bot's own check), or a rejected
+    // move would each be an error.
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    assert!(c.drops >= 10, "about 4 drops a second, got {}", c.drops);
+    assert!(c.events >= 200, "games were played: {} events", c.events);
+    assert_eq!(
+        (c.resumes_failed, c.resumes_lost_state, c.rejoins),
+        (0, 0, 0)
+    );
+    assert!(
+        c.inputs_acked > 50,
+        "moves were acknowledged: {}",
+        c.inputs_acked
+    );
+    assert_eq!(r.settings["game"], "four");
+    assert!(server.stop().await, "server stopped cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_run_is_recovered() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(games(), &[]).await;
     let url = server.url();
     let restart = restart_mid_run(server, Vec::new());
     let r = run(config(url, 100, 6.0)).await.unwrap();
@@ -131,7 +168,7 @@ async fn a_planned_restart_with_a_state_file_resumes_every_client() {
     let state = temp("restart.state");
     let _ = std::fs::remove_file(&state);
     let state_arg = state.to_str().unwrap().to_owned();
-    let server = TestServer::start_on("127.0.0.1:0", &["--state-file", &state_arg]).await;
+    let server = TestServer::start_on("127.0.0.1:0", games(), &["--state-file", &state_arg]).await;
     let url = server.url();
     let restart = restart_mid_run(server, vec!["--state-file".to_owned(), state_arg]);
     let r = run(config(url, CLIENTS as usize, 6.0)).await.unwrap();
@@ -173,7 +210,7 @@ fn restart_mid_run(server: TestServer, args: Vec<String>) -> tokio::task::JoinHa
         assert!(server.stop().await, "server stopped cleanly");
         tokio::time::sleep(Duration::from_millis(700)).await;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        TestServer::start_on(&addr, &args).await
+        TestServer::start_on(&addr, games(), &args).await
     })
 }
 
@@ -223,7 +260,7 @@ fn short_run(url: &str, extra: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assertions_and_baselines_set_the_exit_code() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(games(), &[]).await;
     let url = server.url();
     let report = temp("pass.json");
     let pass = loadgen_async(short_run(
@@ -308,7 +345,7 @@ async fn assertions_and_baselines_set_the_exit_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_of_two_reports_equals_one_histogram_of_both() {
-    let server = TestServer::start(&[]).await;
+    let server = TestServer::start(games(), &[]).await;
     let url = server.url();
     let (a, b, m) = (temp("a.json"), temp("b.json"), temp("merged.json"));
     let hdr_dir = temp("hdr");
@@ -367,7 +404,7 @@ async fn merge_of_two_reports_equals_one_histogram_of_both() {
         ra.counters.inputs_sent + rb.counters.inputs_sent
     );
     assert_eq!(rm.runs_merged, 2);
-    for name in ["input_ack", "ping_rtt", "snapshot_jitter", "connect"] {
+    for name in ["input_ack", "ping_rtt", "state_jitter", "connect"] {
         let mut both = ra.latency[name].histogram().unwrap();
         both.add(rb.latency[name].histogram().unwrap()).unwrap();
         let merged = rm.latency[name].histogram().unwrap();

@@ -2,6 +2,7 @@
 //! values, written to `protocol/golden/vectors.json` for other
 //! implementations of the protocol to test against (the browser client's
 //! `server/web/test/codec.test.mjs` decodes and re-encodes every one).
+//! Each game's own bytes have vectors of their own, next to the game.
 //!
 //! The test builds the vectors from this crate's encoder and compares them
 //! with the committed file, so the file cannot silently go stale: a protocol
@@ -23,9 +24,9 @@ mod common;
 
 use common::Msg;
 use protocol::{
-    ClientMsg, CloseCode, Entity, EntityKind, Hello, Input, MAX_CLIENT_MSG_BYTES,
-    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, ResumeToken, Retry, ServerMsg, Snapshot,
-    Welcome, decode_client, decode_server, wire,
+    ClientMsg, CloseCode, Event, EventAck, GameMsg, Hello, MAX_CLIENT_MSG_BYTES,
+    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Resume, ResumeToken, Retry, RoomRequest,
+    ServerMsg, State, Welcome, decode_client, decode_server,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -66,20 +67,27 @@ const U64_EDGES: [u64; 11] = [
     u64::MAX,
 ];
 
-/// Every kind, in declaration order (the `kind_name` match below is
-/// exhaustive, so a new kind fails to compile there until it is added).
-const KINDS: [EntityKind; 3] = [
-    EntityKind::Player,
-    EntityKind::Pickup,
-    EntityKind::DroppedPlayer,
-];
+/// Byte strings (game data) of lengths at the varint edges of their length
+/// prefix.
+const DATA_LENGTHS: [usize; 5] = [0, 1, 250, 251, 300];
 
-fn kind_name(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::Player => "Player",
-        EntityKind::Pickup => "Pickup",
-        EntityKind::DroppedPlayer => "DroppedPlayer",
-    }
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 37 + 11) as u8).collect()
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn hello(resume: Option<Resume>, room: RoomRequest) -> Msg {
+    Msg::Client(ClientMsg::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        resume,
+        room,
+    }))
 }
 
 fn welcome(player_id: u32, room_id: u32, resume_token: ResumeToken, resumed: bool) -> Welcome {
@@ -87,12 +95,12 @@ fn welcome(player_id: u32, room_id: u32, resume_token: ResumeToken, resumed: boo
         version: PROTOCOL_VERSION,
         player_id,
         room_id,
+        room_type: "arena".into(),
+        invite_code: None,
         resume_token,
         resumed,
         tick_hz: 30,
-        world_width: 2000,
-        world_height: 2000,
-        view_radius: 300,
+        game: vec![0xfb, 0xd0, 0x07, 0xfb, 0xd0, 0x07, 0xfb, 0x2c, 0x01, 0x08],
     }
 }
 
@@ -102,44 +110,101 @@ fn vectors() -> Vec<(String, Msg)> {
     let mut v: Vec<(String, Msg)> = Vec::new();
     let mut push = |name: String, msg: Msg| v.push((name, msg));
 
-    // Hello: with and without a token, and versions at the varint edges
-    // (a mismatched version is still a decodable Hello).
-    for (name, version, resume) in [
-        ("hello_new", PROTOCOL_VERSION, None),
-        ("hello_resume", PROTOCOL_VERSION, Some(TOKEN_A)),
-        (
-            "hello_resume_zero_token",
-            PROTOCOL_VERSION,
-            Some(TOKEN_ZERO),
+    // Hello: every room request, with and without a resume, and versions at
+    // the varint edges (a mismatched version is still a decodable Hello).
+    push(
+        "hello_quick_join".into(),
+        hello(None, RoomRequest::quick("arena")),
+    );
+    push(
+        "hello_quick_join_options".into(),
+        hello(
+            None,
+            RoomRequest::QuickJoin {
+                room_type: "arena".into(),
+                options: pairs(&[("pace", "fast"), ("region", "eu-west")]),
+            },
         ),
-        ("hello_resume_ff_token", PROTOCOL_VERSION, Some(TOKEN_FF)),
-        ("hello_version_0", 0, None),
-        ("hello_version_250", 250, None),
-        ("hello_version_251_resume", 251, Some(TOKEN_A)),
-        ("hello_version_65535", u16::MAX, None),
-    ] {
+    );
+    push(
+        "hello_create_private".into(),
+        hello(
+            None,
+            RoomRequest::Create {
+                room_type: "four".into(),
+                options: vec![],
+                private: true,
+            },
+        ),
+    );
+    push(
+        "hello_create_public_unicode_option".into(),
+        hello(
+            None,
+            RoomRequest::Create {
+                room_type: "place".into(),
+                options: pairs(&[("title", "Café ☕ – 日本")]),
+                private: false,
+            },
+        ),
+    );
+    for id in [0, 250, 251, u32::MAX] {
         push(
-            name.to_owned(),
-            Msg::Client(ClientMsg::Hello(Hello { version, resume })),
+            format!("hello_join_by_id_{id}"),
+            hello(None, RoomRequest::JoinById { room_id: id }),
         );
     }
-
-    // Input: every seq edge, and dx/dy at both ends of i8 (−128 included:
-    // the type allows it even though the server reads it as −127).
-    for seq in U32_EDGES {
+    push(
+        "hello_join_by_code".into(),
+        hello(
+            None,
+            RoomRequest::JoinByCode {
+                code: "ABCD2345".into(),
+            },
+        ),
+    );
+    for (name, token, last_event) in [
+        ("hello_resume", TOKEN_A, 0),
+        ("hello_resume_zero_token_event_250", TOKEN_ZERO, 250),
+        ("hello_resume_ff_token_event_65536", TOKEN_FF, 65_536),
+        ("hello_resume_event_u32_max", TOKEN_A, u32::MAX),
+    ] {
         push(
-            format!("input_seq_{seq}"),
-            Msg::Client(ClientMsg::Input(Input {
-                seq,
-                dx: 127,
-                dy: -127,
+            name.into(),
+            hello(
+                Some(Resume { token, last_event }),
+                RoomRequest::quick("four"),
+            ),
+        );
+    }
+    for version in [0, 250, 251, u16::MAX] {
+        push(
+            format!("hello_version_{version}"),
+            Msg::Client(ClientMsg::Hello(Hello {
+                version,
+                resume: None,
+                room: RoomRequest::quick("arena"),
             })),
         );
     }
-    for (dx, dy) in [(-1, 1), (-128, 0), (0, -128), (64, -64), (0, 0)] {
+
+    // Game messages: every seq edge, and data at its length edges.
+    for seq in U32_EDGES {
         push(
-            format!("input_dx_{dx}_dy_{dy}"),
-            Msg::Client(ClientMsg::Input(Input { seq: 1000, dx, dy })),
+            format!("game_seq_{seq}"),
+            Msg::Client(ClientMsg::Game(GameMsg {
+                seq,
+                data: vec![0x7f, 0x81],
+            })),
+        );
+    }
+    for len in DATA_LENGTHS {
+        push(
+            format!("game_data_{len}_bytes"),
+            Msg::Client(ClientMsg::Game(GameMsg {
+                seq: 1000,
+                data: data(len),
+            })),
         );
     }
 
@@ -151,8 +216,17 @@ fn vectors() -> Vec<(String, Msg)> {
         );
     }
 
-    // Welcome: ids at the varint edges, fresh and resumed, and a field of
-    // the largest sizes.
+    // Event acknowledgements and leave.
+    for upto in U32_EDGES {
+        push(
+            format!("event_ack_{upto}"),
+            Msg::Client(ClientMsg::EventAck(EventAck { upto })),
+        );
+    }
+    push("leave".into(), Msg::Client(ClientMsg::Leave));
+
+    // Welcome: ids at the varint edges, fresh and resumed, with and
+    // without an invite code, and fields of the largest sizes.
     for id in U32_EDGES {
         push(
             format!("welcome_player_{id}"),
@@ -160,7 +234,7 @@ fn vectors() -> Vec<(String, Msg)> {
         );
     }
     push(
-        "welcome_resumed_room_u32_max".to_owned(),
+        "welcome_resumed_room_u32_max".into(),
         Msg::Server(ServerMsg::Welcome(welcome(
             70_000,
             u32::MAX,
@@ -169,93 +243,66 @@ fn vectors() -> Vec<(String, Msg)> {
         ))),
     );
     push(
-        "welcome_u16_max_fields".to_owned(),
+        "welcome_private_with_code".into(),
+        Msg::Server(ServerMsg::Welcome(Welcome {
+            version: PROTOCOL_VERSION,
+            player_id: 12,
+            room_id: 7,
+            room_type: "four".into(),
+            invite_code: Some("K7M2XQ9P".into()),
+            resume_token: TOKEN_A,
+            resumed: false,
+            tick_hz: 20,
+            game: vec![7, 6],
+        })),
+    );
+    push(
+        "welcome_u16_max_fields".into(),
         Msg::Server(ServerMsg::Welcome(Welcome {
             version: u16::MAX,
             player_id: 1,
             room_id: 0,
+            room_type: "a".repeat(32),
+            invite_code: Some(String::new()),
             resume_token: TOKEN_ZERO,
             resumed: true,
             tick_hz: u16::MAX,
-            world_width: u16::MAX,
-            world_height: 251,
-            view_radius: 250,
+            game: data(251),
         })),
     );
 
-    // Snapshots: empty, one entity of each kind, every edge in every field,
-    // and a many-entity one.
-    push(
-        "snapshot_empty".to_owned(),
-        Msg::Server(ServerMsg::Snapshot(Snapshot {
-            tick: 42,
-            ack: 0,
-            players: 1,
-            entities: vec![],
-        })),
-    );
-    for kind in KINDS {
-        push(
-            format!("snapshot_one_{}", kind_name(kind)),
-            Msg::Server(ServerMsg::Snapshot(Snapshot {
-                tick: 5_400,
-                ack: 3_600,
-                players: 100,
-                entities: vec![Entity {
-                    id: 300,
-                    kind,
-                    x: 1000,
-                    y: 1500,
-                    score: if kind == EntityKind::Pickup { 0 } else { 12 },
-                }],
-            })),
-        );
-    }
+    // States: every edge of tick and ack, data at its length edges.
     for (i, edge) in U32_EDGES.into_iter().enumerate() {
-        let small = edge.min(u32::from(u16::MAX)) as u16;
         push(
-            format!("snapshot_edges_{edge}"),
-            Msg::Server(ServerMsg::Snapshot(Snapshot {
+            format!("state_edges_{edge}"),
+            Msg::Server(ServerMsg::State(State {
                 tick: edge,
                 ack: U32_EDGES[U32_EDGES.len() - 1 - i],
-                players: small,
-                entities: vec![
-                    Entity {
-                        id: edge,
-                        kind: KINDS[i % KINDS.len()],
-                        x: small,
-                        y: u16::MAX - small,
-                        score: edge,
-                    },
-                    Entity {
-                        id: U32_EDGES[(i + 1) % U32_EDGES.len()],
-                        kind: KINDS[(i + 1) % KINDS.len()],
-                        x: 250,
-                        y: 251,
-                        score: U32_EDGES[(i + 2) % U32_EDGES.len()],
-                    },
-                ],
+                data: data(DATA_LENGTHS[i % DATA_LENGTHS.len()]),
             })),
         );
     }
-    // 260 entities: the count itself crosses into the 3-byte varint form.
-    push(
-        "snapshot_260_entities".to_owned(),
-        Msg::Server(ServerMsg::Snapshot(Snapshot {
-            tick: 70_000,
-            ack: 251,
-            players: 260,
-            entities: (0..260u32)
-                .map(|i| Entity {
-                    id: i * 257,
-                    kind: KINDS[i as usize % KINDS.len()],
-                    x: (i * 7) as u16,
-                    y: 2000 - (i * 3) as u16,
-                    score: i * i,
-                })
-                .collect(),
-        })),
-    );
+    for len in DATA_LENGTHS {
+        push(
+            format!("state_data_{len}_bytes"),
+            Msg::Server(ServerMsg::State(State {
+                tick: 5_400,
+                ack: 3_600,
+                data: data(len),
+            })),
+        );
+    }
+
+    // Events: every seq edge.
+    for (i, seq) in U32_EDGES.into_iter().enumerate() {
+        push(
+            format!("event_seq_{seq}"),
+            Msg::Server(ServerMsg::Event(Event {
+                seq,
+                data: data(DATA_LENGTHS[i % DATA_LENGTHS.len()]),
+            })),
+        );
+    }
 
     // Pong: every u64 edge in both fields.
     for (i, t) in U64_EDGES.into_iter().enumerate() {
@@ -270,58 +317,89 @@ fn vectors() -> Vec<(String, Msg)> {
     v
 }
 
+/// The JavaScript client's shape of a room request.
+fn describe_room(room: &RoomRequest) -> Value {
+    let options = |o: &[(String, String)]| -> Value {
+        o.iter()
+            .map(|(k, v)| json!([k, v]))
+            .collect::<Vec<_>>()
+            .into()
+    };
+    match room {
+        RoomRequest::QuickJoin {
+            room_type,
+            options: o,
+        } => json!({
+            "type": "QuickJoin", "roomType": room_type, "options": options(o),
+        }),
+        RoomRequest::Create {
+            room_type,
+            options: o,
+            private,
+        } => json!({
+            "type": "Create", "roomType": room_type, "options": options(o), "private": private,
+        }),
+        RoomRequest::JoinById { room_id } => json!({"type": "JoinById", "roomId": room_id}),
+        RoomRequest::JoinByCode { code } => json!({"type": "JoinByCode", "code": code}),
+    }
+}
+
 /// The JavaScript client's shape of a message: camelCase field names,
-/// `type` for the variant, tokens as 32 lower-case hex digits, `u64`s as
-/// decimal strings (JSON numbers lose precision past 2^53 in JavaScript).
-/// The patterns name every field, so adding one fails to compile here.
+/// `type` for the variant, tokens and game bytes as lower-case hex, `u64`s
+/// as decimal strings (JSON numbers lose precision past 2^53 in
+/// JavaScript). The patterns name every field, so adding one fails to
+/// compile here.
 fn describe(msg: &Msg) -> Value {
     match msg {
-        Msg::Client(ClientMsg::Hello(Hello { version, resume })) => json!({
+        Msg::Client(ClientMsg::Hello(Hello {
+            version,
+            resume,
+            room,
+        })) => json!({
             "type": "Hello",
             "version": version,
-            "resume": resume.map(|t| t.to_hex()),
+            "resume": resume.map(|Resume { token, last_event }| json!({
+                "token": token.to_hex(), "lastEvent": last_event,
+            })),
+            "room": describe_room(room),
         }),
-        Msg::Client(ClientMsg::Input(Input { seq, dx, dy })) => json!({
-            "type": "Input", "seq": seq, "dx": dx, "dy": dy,
+        Msg::Client(ClientMsg::Game(GameMsg { seq, data })) => json!({
+            "type": "Game", "seq": seq, "data": hex(data),
         }),
         Msg::Client(ClientMsg::Ping(Ping { t })) => json!({
             "type": "Ping", "t": t.to_string(),
         }),
+        Msg::Client(ClientMsg::EventAck(EventAck { upto })) => json!({
+            "type": "EventAck", "upto": upto,
+        }),
+        Msg::Client(ClientMsg::Leave) => json!({"type": "Leave"}),
         Msg::Server(ServerMsg::Welcome(Welcome {
             version,
             player_id,
             room_id,
+            room_type,
+            invite_code,
             resume_token,
             resumed,
             tick_hz,
-            world_width,
-            world_height,
-            view_radius,
+            game,
         })) => json!({
             "type": "Welcome",
             "version": version,
             "playerId": player_id,
             "roomId": room_id,
+            "roomType": room_type,
+            "inviteCode": invite_code,
             "resumeToken": resume_token.to_hex(),
             "resumed": resumed,
             "tickHz": tick_hz,
-            "worldWidth": world_width,
-            "worldHeight": world_height,
-            "viewRadius": view_radius,
+            "game": hex(game),
         }),
-        Msg::Server(ServerMsg::Snapshot(Snapshot {
-            tick,
-            ack,
-            players,
-            entities,
-        })) => json!({
-            "type": "Snapshot",
-            "tick": tick,
-            "ack": ack,
-            "players": players,
-            "entities": entities.iter().map(|&Entity { id, kind, x, y, score }| json!({
-                "id": id, "kind": kind_name(kind), "x": x, "y": y, "score": score,
-            })).collect::<Vec<_>>(),
+        Msg::Server(ServerMsg::State(State { tick, ack, data })) => json!({
+            "type": "State", "tick": tick, "ack": ack, "data": hex(data),
+        }),
+        Msg::Server(ServerMsg::Event(Event { seq, data })) => json!({
+            "type": "Event", "seq": seq, "data": hex(data),
         }),
         Msg::Server(ServerMsg::Pong(Pong { t, server_time_ms })) => json!({
             "type": "Pong",
@@ -333,21 +411,26 @@ fn describe(msg: &Msg) -> Value {
 
 /// Payloads every decoder must reject: (name, direction, bytes, why).
 fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
-    let mut welcome_bytes = Msg::Server(ServerMsg::Welcome(welcome(7, 1, TOKEN_A, false))).encode();
-    let truncated_welcome = welcome_bytes[..welcome_bytes.len() - 1].to_vec();
-    // The `resumed` bool sits after variant, version, player, room, token.
-    let bool_at = 1 + 1 + 1 + 1 + 16;
-    assert_eq!(welcome_bytes[bool_at], 0, "the resumed byte of the sample");
-    welcome_bytes[bool_at] = 2;
-    let bad_bool = welcome_bytes;
+    let sample = Msg::Server(ServerMsg::Welcome(welcome(7, 1, TOKEN_A, false))).encode();
+    let truncated_welcome = sample[..sample.len() - 1].to_vec();
+    // The `resumed` bool sits after variant, version, player, room, the
+    // room type ("arena": a length byte and 5 bytes), the invite code's
+    // None tag and the token.
+    let bool_at = 1 + 1 + 1 + 1 + 6 + 1 + 16;
+    assert_eq!(sample[bool_at], 0, "the resumed byte of the sample");
+    let mut bad_bool = sample.clone();
+    bad_bool[bool_at] = 2;
+    let mut bad_utf8 = sample;
+    bad_utf8[5] = 0xff;
 
-    let mut count_bomb = vec![1, 0, 0, 0, 0xfd];
-    count_bomb.extend_from_slice(&(1u64 << 56).to_le_bytes());
+    let mut length_bomb = vec![1, 0, 0, 0xfd];
+    length_bomb.extend_from_slice(&(1u64 << 56).to_le_bytes());
 
-    let mut too_large_client = vec![2, 0];
+    let mut too_large_client = vec![1, 0, 0xfb];
+    too_large_client.extend_from_slice(&(MAX_CLIENT_MSG_BYTES as u16 - 2).to_le_bytes());
     too_large_client.resize(MAX_CLIENT_MSG_BYTES + 1, 0);
 
-    let mut u128_marker = vec![2, 0xfe];
+    let mut u128_marker = vec![3, 0xfe];
     u128_marker.extend_from_slice(&[0; 16]);
     u128_marker.push(0);
 
@@ -362,20 +445,14 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "server_trailing_byte",
             "server",
-            vec![2, 42, 42, 0],
+            vec![3, 42, 42, 0],
             "a Pong followed by one more byte",
         ),
         (
             "server_unknown_variant",
             "server",
-            vec![3],
-            "ServerMsg variant 3",
-        ),
-        (
-            "server_entity_kind_3",
-            "server",
-            vec![1, 0, 0, 1, 1, 5, 3, 0, 0, 0],
-            "an entity of kind 3",
+            vec![4],
+            "ServerMsg variant 4",
         ),
         (
             "server_varint_fe",
@@ -386,20 +463,20 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "server_varint_ff",
             "server",
-            vec![2, 0xff, 0],
+            vec![3, 0xff, 0],
             "a varint whose first byte is FF",
         ),
         (
             "server_u16_with_u32_marker",
             "server",
-            vec![1, 0, 0, 0xfc, 1, 0, 0, 0, 0],
-            "Snapshot.players (u16) with the FC marker",
+            vec![0, 0xfc, 2, 0, 0, 0, 1, 1, 1, b'a', 0],
+            "Welcome.version (u16) with the FC marker",
         ),
         (
             "server_u32_with_u64_marker",
             "server",
-            vec![1, 0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            "Snapshot.tick (u32) with the FD marker",
+            vec![1, 0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            "State.tick (u32) with the FD marker",
         ),
         (
             "server_bool_2",
@@ -408,41 +485,59 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
             "Welcome.resumed encoded as 02",
         ),
         (
-            "server_entity_count_bomb",
+            "server_room_type_not_utf8",
             "server",
-            count_bomb,
-            "a snapshot claiming 2^56 entities",
+            bad_utf8,
+            "Welcome.room_type with the byte FF",
         ),
         (
-            "server_entity_count_past_the_end",
+            "server_data_length_bomb",
             "server",
-            vec![1, 0, 0, 0, 2, 5, 1, 17, 17, 0],
-            "a snapshot claiming 2 entities that holds 1",
+            length_bomb,
+            "a State claiming 2^56 bytes of data",
+        ),
+        (
+            "server_data_past_the_end",
+            "server",
+            vec![2, 1, 3, 9, 9],
+            "an Event claiming 3 bytes of data that holds 2",
         ),
         ("client_empty", "client", vec![], "an empty payload"),
         (
             "client_unknown_variant",
             "client",
-            vec![3],
-            "ClientMsg variant 3",
+            vec![5],
+            "ClientMsg variant 5",
         ),
         (
             "client_option_tag_2",
             "client",
-            vec![0, 1, 2],
+            vec![0, 2, 2],
             "Hello.resume with tag 02",
         ),
         (
             "client_truncated_token",
             "client",
-            vec![0, 1, 1, 0x3f, 0x9a],
+            vec![0, 2, 1, 0x3f, 0x9a],
             "a Hello whose token stops after 2 bytes",
         ),
         (
-            "client_truncated_input",
+            "client_unknown_room_request",
             "client",
-            vec![1, 1, 0],
-            "an Input without dy",
+            vec![0, 2, 0, 4],
+            "a RoomRequest of variant 4",
+        ),
+        (
+            "client_option_key_not_utf8",
+            "client",
+            vec![0, 2, 0, 0, 1, b'a', 1, 1, 0xff, 0],
+            "a QuickJoin whose option key is the byte FF",
+        ),
+        (
+            "client_truncated_game",
+            "client",
+            vec![1, 1, 2, 0x7f],
+            "a Game message whose data stops short",
         ),
         (
             "client_trailing_byte",
@@ -451,16 +546,22 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
             "a Ping followed by one more byte",
         ),
         (
+            "client_leave_trailing_byte",
+            "client",
+            vec![4, 0],
+            "a Leave followed by one more byte",
+        ),
+        (
             "client_u16_with_u32_marker",
             "client",
-            vec![0, 0xfc, 1, 0, 0, 0, 0],
+            vec![0, 0xfc, 2, 0, 0, 0, 0],
             "Hello.version (u16) with the FC marker",
         ),
         (
             "client_too_large",
             "client",
             too_large_client,
-            "a payload over the 256-byte client limit",
+            "a payload over the 1,024-byte client limit",
         ),
     ]
 }
@@ -511,27 +612,6 @@ fn render() -> String {
         }));
     }
 
-    let kinds: Vec<Value> = KINDS
-        .iter()
-        .enumerate()
-        .map(|(index, &kind)| {
-            // The kind's wire index is the byte after a one-byte id.
-            let mut buf = Vec::new();
-            wire::encode_entity(
-                &Entity {
-                    id: 0,
-                    kind,
-                    x: 0,
-                    y: 0,
-                    score: 0,
-                },
-                &mut buf,
-            );
-            assert_eq!(usize::from(buf[1]), index, "{kind:?} out of order");
-            Value::from(kind_name(kind))
-        })
-        .collect();
-
     let close_codes: Vec<Value> = CloseCode::ALL
         .iter()
         .map(|c| json!({"code": c.code(), "name": c.name(), "retry": retry_name(c.retry())}))
@@ -542,14 +622,14 @@ fn render() -> String {
             "Golden vectors of the wire protocol, written by protocol/tests/golden.rs; do not edit by hand. ",
             "Regenerate with: UPDATE_GOLDEN=1 cargo test -p protocol --test golden. ",
             "'vectors' are valid messages: 'hex' is the exact encoding, 'message' the value in the ",
-            "JavaScript client's shape (camelCase fields, 'type' names the variant, tokens as 32 hex digits, ",
-            "u64 fields as decimal strings). 'invalid' are payloads every decoder must reject. ",
+            "JavaScript client's shape (camelCase fields, 'type' names the variant, tokens and game bytes ",
+            "as lower-case hex, u64 fields as decimal strings, options as [key, value] pairs). ",
+            "'invalid' are payloads every decoder must reject. ",
             "'close_codes' is CloseCode::ALL with each code's retry policy."
         ),
         "protocol_version": PROTOCOL_VERSION,
         "max_client_msg_bytes": MAX_CLIENT_MSG_BYTES,
         "max_server_msg_bytes": MAX_SERVER_MSG_BYTES,
-        "entity_kinds": kinds,
         "close_codes": close_codes,
         "vectors": out_vectors,
         "invalid": out_invalid,
@@ -587,41 +667,42 @@ fn layout(file: &Value) -> String {
 }
 
 #[test]
-fn every_variant_and_kind_is_covered() {
+fn every_variant_is_covered() {
     let vectors = vectors();
     let variants: BTreeSet<String> = vectors
         .iter()
-        .map(|(_, m)| {
-            format!(
+        .flat_map(|(_, m)| {
+            let d = describe(m);
+            let mut names = vec![format!(
                 "{}:{}",
                 m.direction(),
-                describe(m)["type"].as_str().expect("type")
-            )
+                d["type"].as_str().expect("type")
+            )];
+            if let Some(room) = d["room"]["type"].as_str() {
+                names.push(format!("room:{room}"));
+            }
+            names
         })
         .collect();
     let want: BTreeSet<String> = [
         "client:Hello",
-        "client:Input",
+        "client:Game",
         "client:Ping",
+        "client:EventAck",
+        "client:Leave",
         "server:Welcome",
-        "server:Snapshot",
+        "server:State",
+        "server:Event",
         "server:Pong",
+        "room:QuickJoin",
+        "room:Create",
+        "room:JoinById",
+        "room:JoinByCode",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     assert_eq!(variants, want);
-    let kinds: BTreeSet<&str> = vectors
-        .iter()
-        .filter_map(|(_, m)| match m {
-            Msg::Server(ServerMsg::Snapshot(s)) => {
-                Some(s.entities.iter().map(|e| kind_name(e.kind)))
-            }
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    assert_eq!(kinds.len(), KINDS.len(), "{kinds:?}");
 }
 
 #[test]
@@ -651,7 +732,7 @@ fn golden_file_is_up_to_date() {
         panic!(
             "{} is stale (first difference at {first_diff}). If the protocol change is intended, \
              regenerate it with `UPDATE_GOLDEN=1 cargo test -p protocol --test golden`, commit it, \
-             and update the JavaScript codec in server/web/arena.js until `node --test` passes.",
+             and update the JavaScript codec in server/web/session.js until `node --test` passes.",
             path.display()
         );
     }

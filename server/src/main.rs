@@ -54,18 +54,14 @@ struct ArenaArgs {
 impl ArenaArgs {
     /// The arena room type these options describe, at `tick_hz`.
     fn room_type(&self, tick_hz: u16) -> game_api::RoomType {
-        let hz = f64::from(tick_hz);
-        let respawn_ticks = (self.pickup_respawn.as_secs_f64() * hz).round().max(1.0);
-        let speed = (self.player_speed / u32::from(tick_hz)).clamp(1, u32::from(u16::MAX));
         let config = arena::ArenaConfig {
             world_width: self.world_width,
             world_height: self.world_height,
             view_radius: self.view_radius,
             pickups: self.pickups,
-            pickup_respawn_ticks: respawn_ticks as u32,
-            player_speed: speed as u16,
-            pickup_radius: arena::ArenaConfig::default().pickup_radius,
-        };
+            ..arena::ArenaConfig::default()
+        }
+        .at_tick_rate(tick_hz, self.player_speed, self.pickup_respawn);
         arena::room_type(config).capacity(self.room_capacity)
     }
 }

@@ -258,7 +258,7 @@ mod tests {
             "two pages at one path"
         );
         let misplaced = t.clone().page("/mine/", CLASH);
-        assert!(Web::new(&[misplaced]).unwrap_err().contains("outside"));
+        assert!(Web::new(&[misplaced]).err().unwrap().contains("outside"));
         assert_eq!(
             local_path("/four/", "../session.js").as_deref(),
             Some("/session.js")

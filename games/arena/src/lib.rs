@@ -647,6 +647,24 @@ impl Arena {
     }
 }
 
+impl ArenaConfig {
+    /// This configuration for rooms that tick `tick_hz` times a second,
+    /// with the speed given in world units per second and the respawn wait
+    /// as a duration (how people think of them) instead of per tick.
+    pub fn at_tick_rate(
+        mut self,
+        tick_hz: u16,
+        player_speed_per_sec: u32,
+        pickup_respawn: std::time::Duration,
+    ) -> Self {
+        let hz = u32::from(tick_hz.max(1));
+        self.player_speed = (player_speed_per_sec / hz).clamp(1, u32::from(u16::MAX)) as u16;
+        let ticks = (pickup_respawn.as_secs_f64() * f64::from(hz)).round();
+        self.pickup_respawn_ticks = (ticks as u32).max(1);
+        self
+    }
+}
+
 /// Room options the arena takes: `pace=normal` (the configured speed) or
 /// `pace=fast` (twice it). Quick join matches rooms on `pace`.
 pub const OPTIONS: &[&str] = &["pace"];
@@ -1513,6 +1531,13 @@ mod tests {
         );
         assert!(base.for_options(&options(&[("pace", "warp")])).is_err());
         assert!(base.for_options(&options(&[("map", "x")])).is_err());
+        let per_tick = base
+            .clone()
+            .at_tick_rate(30, 240, std::time::Duration::from_secs(3));
+        assert_eq!(
+            per_tick, base,
+            "the defaults are 240 units/s and 3 s at 30 Hz"
+        );
         let kind = room_type(base);
         assert_eq!(kind.name(), "arena");
         assert_eq!(kind.settings().filter_by, vec!["pace".to_owned()]);

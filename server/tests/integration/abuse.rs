@@ -4,12 +4,12 @@
 use crate::common::*;
 use client::ClientError;
 use fastwebsockets::{Frame, OpCode, Payload};
-use protocol::{ClientMsg, Input};
+use protocol::{ClientMsg, RoomRequest};
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn bad_frames_get_their_close_codes_while_others_keep_playing() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut bystander, _) = server.join().await;
     let mut seq = 0;
     still_playing(&mut bystander, &mut seq).await;
@@ -37,8 +37,13 @@ async fn bad_frames_get_their_close_codes_while_others_keep_playing() {
         ),
         (
             "second hello",
-            Frame::binary(Payload::Owned(vec![0, 1, 0])),
+            Frame::binary(Payload::Owned(hello_bytes())),
             1002,
+        ),
+        (
+            "a message the room's game cannot decode",
+            Frame::binary(Payload::Owned(vec![1, 1, 1, 7])),
+            1007,
         ),
     ];
     for (what, frame, code) in bad {
@@ -59,7 +64,7 @@ async fn bad_frames_get_their_close_codes_while_others_keep_playing() {
         false,
         OpCode::Binary,
         None,
-        Payload::Owned(vec![1; 200]),
+        Payload::Owned(vec![1; 600]),
     ))
     .await
     .unwrap();
@@ -67,19 +72,20 @@ async fn bad_frames_get_their_close_codes_while_others_keep_playing() {
         true,
         OpCode::Continuation,
         None,
-        Payload::Owned(vec![1; 200]),
+        Payload::Owned(vec![1; 600]),
     ))
     .await
     .unwrap();
     assert_eq!(close_code(&mut conn).await, 1009);
 
-    // A message split into fragments within the limit is fine.
+    // A message split into fragments within the limit is fine: a game
+    // message (1), seq 1, two bytes of data, then the move (0, 0).
     let (mut conn, _) = server.join().await;
     conn.send_frame(Frame::new(
         false,
         OpCode::Binary,
         None,
-        Payload::Owned(vec![1, 1]),
+        Payload::Owned(vec![1, 1, 2]),
     ))
     .await
     .unwrap();
@@ -106,11 +112,12 @@ async fn bad_frames_get_their_close_codes_while_others_keep_playing() {
 
 #[tokio::test]
 async fn version_mismatch_is_refused_with_4000() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let mut conn = server.connect().await;
     conn.send(&ClientMsg::Hello(protocol::Hello {
         version: 99,
         resume: None,
+        room: RoomRequest::quick("arena"),
     }))
     .await
     .unwrap();
@@ -120,7 +127,7 @@ async fn version_mismatch_is_refused_with_4000() {
 
 #[tokio::test]
 async fn a_client_that_sends_no_hello_is_closed_at_the_handshake_timeout() {
-    let server = TestServer::start(&["--handshake-timeout", "300ms"]).await;
+    let server = start(&["--handshake-timeout", "300ms"]).await;
     let mut conn = server.connect().await;
     assert_eq!(close_code(&mut conn).await, 4008);
 }
@@ -129,7 +136,7 @@ async fn a_client_that_sends_no_hello_is_closed_at_the_handshake_timeout() {
 async fn a_silent_client_is_closed_at_the_idle_timeout() {
     // Server pings are far apart so that the client's automatic pong cannot
     // count as activity during the test.
-    let server = TestServer::start(&["--idle-timeout", "1s", "--ping-interval", "1h"]).await;
+    let server = start(&["--idle-timeout", "1s", "--ping-interval", "1h"]).await;
     let (mut silent, _) = server.join().await;
     let (mut talker, _) = server.join().await;
     let started = Instant::now();
@@ -148,18 +155,18 @@ async fn a_silent_client_is_closed_at_the_idle_timeout() {
 
 #[tokio::test]
 async fn server_pings_keep_a_reading_client_alive() {
-    let server = TestServer::start(&["--idle-timeout", "1s", "--ping-interval", "200ms"]).await;
+    let server = start(&["--idle-timeout", "1s", "--ping-interval", "200ms"]).await;
     let (mut conn, _) = server.join().await;
     // The client sends nothing but answers pings while it reads.
     let started = Instant::now();
     while started.elapsed() < Duration::from_millis(2500) {
-        conn.next_snapshot().await.expect("still connected");
+        next_snapshot(&mut conn).await.expect("still connected");
     }
 }
 
 #[tokio::test]
 async fn an_input_flood_is_dropped_then_disconnected() {
-    let server = TestServer::start(&["--max-inputs-per-sec", "20"]).await;
+    let server = start(&["--max-inputs-per-sec", "20"]).await;
     let (mut bystander, _) = server.join().await;
     let (flooder, _) = server.join().await;
     let (mut reader, mut writer) = flooder.split();
@@ -168,7 +175,7 @@ async fn an_input_flood_is_dropped_then_disconnected() {
         loop {
             for _ in 0..10 {
                 seq += 1;
-                let msg = ClientMsg::Input(Input { seq, dx: 1, dy: 1 });
+                let msg = game_msg(seq, 1, 1);
                 if writer.send(&msg).await.is_err() {
                     return;
                 }
@@ -208,7 +215,7 @@ async fn an_input_flood_is_dropped_then_disconnected() {
 async fn a_client_that_never_reads_is_cut_off_without_stalling_the_room() {
     // A crowded field seen whole: each snapshot is about 100 KB, so a
     // client that never reads fills its socket buffers in about a second.
-    let server = TestServer::start(&[
+    let server = start(&[
         "--world-width",
         "1000",
         "--world-height",
@@ -230,17 +237,17 @@ async fn a_client_that_never_reads_is_cut_off_without_stalling_the_room() {
     let started = Instant::now();
     let mut seq = 0;
     let mut snapshots = 0u32;
-    let mut last_tick = player.next_snapshot().await.unwrap().tick;
+    let mut last_tick = next_snapshot(&mut player).await.unwrap().tick;
     let mut ticks_seen = 0;
     while started.elapsed() < Duration::from_secs(4) {
         seq += 1;
         input(&mut player, seq, 5, 5).await;
-        let s = player.next_snapshot().await.unwrap();
+        let s = next_snapshot(&mut player).await.unwrap();
         ticks_seen += s.tick - last_tick;
         last_tick = s.tick;
         snapshots += 1;
     }
-    let skipped = server.metric("game_snapshots_skipped_total").await;
+    let skipped = server.metric("game_states_skipped_total").await;
     assert!(
         skipped > 0.0,
         "the stuck client's snapshots were skipped, not queued"
@@ -265,7 +272,7 @@ async fn a_client_that_never_reads_is_cut_off_without_stalling_the_room() {
 
 #[tokio::test]
 async fn connections_past_the_limit_are_refused_with_4006() {
-    let server = TestServer::start(&["--max-connections", "2"]).await;
+    let server = start(&["--max-connections", "2"]).await;
     let (_a, _) = server.join().await;
     let (_b, _) = server.join().await;
     let mut c = server.connect().await;

@@ -7,7 +7,7 @@ use fastwebsockets::{Frame, OpCode, Payload};
 
 #[tokio::test]
 async fn echo_is_off_unless_enabled() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let url = format!("ws://{}/echo", server.addr);
     assert!(
         client::connect(&url).await.is_err(),
@@ -17,7 +17,7 @@ async fn echo_is_off_unless_enabled() {
 
 #[tokio::test]
 async fn echo_returns_text_and_binary_and_keeps_the_limits() {
-    let server = TestServer::start(&["--echo-route", "--max-message-size", "1000"]).await;
+    let server = start(&["--echo-route", "--max-message-size", "1000"]).await;
     let url = format!("ws://{}/echo", server.addr);
     let mut conn = client::connect(&url).await.unwrap();
 

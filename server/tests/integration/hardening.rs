@@ -4,6 +4,7 @@
 
 use crate::common::*;
 use client::{ClientError, ConnectOptions};
+use protocol::RoomRequest;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,7 +42,7 @@ impl Drop for SelfSigned {
 async fn tls_serves_wss_and_https_on_the_same_port() {
     let cert = SelfSigned::new("wss");
     let (c, k) = (cert.path("cert.pem"), cert.path("key.pem"));
-    let server = TestServer::start(&["--tls-cert", &c, "--tls-key", &k]).await;
+    let server = start(&["--tls-cert", &c, "--tls-key", &k]).await;
     let port = server.addr.port();
     let tls = client::tls_config_trusting(cert.cert_pem.as_bytes()).unwrap();
     let options = ConnectOptions {
@@ -52,8 +53,8 @@ async fn tls_serves_wss_and_https_on_the_same_port() {
     let mut conn = client::connect_with(&format!("wss://localhost:{port}/ws"), &options)
         .await
         .expect("wss connects with the trusted certificate");
-    let welcome = conn.hello(None).await.unwrap();
-    let snap = conn.next_snapshot().await.unwrap();
+    let welcome = conn.join(RoomRequest::quick("arena")).await.unwrap();
+    let snap = next_snapshot(&mut conn).await.unwrap();
     assert!(own(&snap, welcome.player_id).is_some());
 
     // https: the page and the health check over the same port.
@@ -100,7 +101,6 @@ async fn bad_tls_files_fail_at_start() {
     std::fs::write(dir.join("key.pem"), "not a key").unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let argv = [
-        "server",
         "--listen",
         "127.0.0.1:0",
         "--tls-cert",
@@ -108,8 +108,10 @@ async fn bad_tls_files_fail_at_start() {
         "--tls-key",
         key.to_str().unwrap(),
     ];
-    let config = <server::config::Config as clap::Parser>::try_parse_from(argv).unwrap();
-    let err = server::Server::bind(config)
+    let config = server::config::Config::from_args(&argv).unwrap();
+    let err = server::Server::builder(config)
+        .room_types(games(&[]).0)
+        .bind()
         .await
         .err()
         .expect("bind refuses bad TLS files");
@@ -119,7 +121,7 @@ async fn bad_tls_files_fail_at_start() {
 
 #[tokio::test]
 async fn upgrades_from_other_origins_get_403() {
-    let server = TestServer::start(&["--allowed-origin", "https://game.example"]).await;
+    let server = start(&["--allowed-origin", "https://game.example"]).await;
     let with_origin = |origin: &str| ConnectOptions {
         origin: Some(origin.to_owned()),
         ..Default::default()
@@ -131,7 +133,7 @@ async fn upgrades_from_other_origins_get_403() {
     let mut ok = client::connect_with(&server.url(), &with_origin("https://game.example"))
         .await
         .unwrap();
-    ok.hello(None).await.unwrap();
+    ok.join(RoomRequest::quick("arena")).await.unwrap();
     // Clients that are not browsers send no Origin and are let in.
     let (_plain, _) = server.join().await;
     assert_eq!(server.metric("game_origins_refused_total").await, 1.0);
@@ -140,7 +142,7 @@ async fn upgrades_from_other_origins_get_403() {
 
 #[tokio::test]
 async fn connections_past_the_per_ip_cap_are_closed_at_accept() {
-    let server = TestServer::start(&["--max-connections-per-ip", "3"]).await;
+    let server = start(&["--max-connections-per-ip", "3"]).await;
     let mut players = Vec::new();
     for _ in 0..3 {
         players.push(server.join().await);
@@ -157,7 +159,7 @@ async fn connections_past_the_per_ip_cap_are_closed_at_accept() {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let _again = loop {
         if let Ok(mut conn) = client::connect(&server.url()).await {
-            conn.hello(None).await.unwrap();
+            conn.join(RoomRequest::quick("arena")).await.unwrap();
             break conn;
         }
         assert!(
@@ -172,7 +174,7 @@ async fn connections_past_the_per_ip_cap_are_closed_at_accept() {
 
 #[tokio::test]
 async fn an_oversized_request_head_gets_431() {
-    let server = TestServer::start(&["--max-header-bytes", "8192"]).await;
+    let server = start(&["--max-header-bytes", "8192"]).await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let big = "x".repeat(16 * 1024);
     let req = format!("GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n");
@@ -212,7 +214,7 @@ async fn slow_loris(addr: std::net::SocketAddr, gap: Duration) -> Duration {
 
 #[tokio::test]
 async fn slow_loris_handshakes_are_cut_off_while_others_play() {
-    let server = TestServer::start(&["--header-timeout", "1s"]).await;
+    let server = start(&["--header-timeout", "1s"]).await;
     let (mut player, _) = server.join().await;
     let addr = server.addr;
     let lorises: Vec<_> = (0..50)
@@ -239,7 +241,7 @@ async fn slow_loris_handshakes_are_cut_off_while_others_play() {
 
 #[tokio::test]
 async fn a_thousand_half_open_connections_are_dropped_and_cost_the_players_nothing() {
-    let server = TestServer::start(&["--header-timeout", "2s"]).await;
+    let server = start(&["--header-timeout", "2s"]).await;
     let (mut player, _) = server.join().await;
     let mut idle = Vec::with_capacity(1000);
     for _ in 0..1000 {

@@ -5,13 +5,14 @@ use crate::common::*;
 use client::ClientError;
 use fastwebsockets::{Frame, OpCode, Payload};
 use protocol::ResumeToken;
+use protocol::RoomRequest;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_does_not_hurt_500_players() {
     // Snapshots of a kilobyte or two, and a stuck client with a small
     // receive buffer, so that its socket fills within the test.
-    let server = TestServer::start(&[
+    let server = start(&[
         "--pickups",
         "400",
         "--view-radius",
@@ -25,7 +26,7 @@ async fn a_client_that_never_reads_does_not_hurt_500_players() {
         ..Default::default()
     };
     let mut stuck = client::connect_with(&server.url(), &options).await.unwrap();
-    stuck.hello(None).await.unwrap();
+    stuck.join(RoomRequest::quick("arena")).await.unwrap();
     let rss_before = server.metric("process_resident_memory_bytes").await;
     let config = loadgen::RunConfig {
         ramp_up: Duration::from_secs(1),
@@ -61,7 +62,7 @@ async fn a_client_that_never_reads_does_not_hurt_500_players() {
             |v| v >= 1.0,
         )
         .await;
-    assert!(server.metric("game_snapshots_skipped_total").await > 0.0);
+    assert!(server.metric("game_states_skipped_total").await > 0.0);
     let growth = server.metric("process_resident_memory_bytes").await - rss_before;
     assert!(
         growth < 128.0 * 1024.0 * 1024.0,
@@ -72,7 +73,7 @@ async fn a_client_that_never_reads_does_not_hurt_500_players() {
 
 #[tokio::test]
 async fn an_over_long_close_frame_is_refused_with_1002() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut player, _) = server.join().await;
     let (mut hostile, _) = server.join().await;
     let mut payload = 1000u16.to_be_bytes().to_vec();
@@ -93,7 +94,7 @@ async fn an_over_long_close_frame_is_refused_with_1002() {
 
 #[tokio::test]
 async fn guessing_resume_tokens_never_takes_over_a_player() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut player, welcome) = server.join().await;
     let real = welcome.resume_token;
     let mut guesses: Vec<ResumeToken> = Vec::new();
@@ -110,7 +111,7 @@ async fn guessing_resume_tokens_never_takes_over_a_player() {
     let mut seq = 0;
     for (i, token) in guesses.iter().enumerate() {
         let mut conn = server.connect().await;
-        match conn.hello(Some(*token)).await {
+        match conn.resume(*token, 0).await {
             Err(ClientError::Closed { code: 4002, .. }) => {}
             other => panic!("guess {i} was not refused with 4002: {other:?}"),
         }

@@ -4,7 +4,7 @@ use crate::common::*;
 
 #[tokio::test]
 async fn healthz_metrics_and_the_page_are_served() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (_conn, _) = server.join().await;
 
     assert_eq!(server.get("/healthz").await, (200, "ok\n".to_owned()));
@@ -23,13 +23,17 @@ async fn healthz_metrics_and_the_page_are_served() {
         "game_tick_lateness_seconds_count",
         "game_tick_overruns_total",
         "game_messages_in_total 1",
-        "game_bytes_in_total 3",
+        // The quick-join Hello: variant, version, no resume, QuickJoin,
+        // "arena" (a length and five bytes), no options.
+        "game_bytes_in_total 11",
         "game_messages_out_total",
         "game_bytes_out_total",
-        "game_snapshots_skipped_total",
+        "game_states_skipped_total",
         "game_resumes_total 0",
         "game_closes_total",
         "game_inputs_dropped_total{reason=\"rate_limit\"} 0",
+        "game_joins_total{request=\"quick\"} 1",
+        "game_events_sent_total 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from\n{metrics}");
     }

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn graceful_shutdown_sends_1001_to_every_client_and_returns_in_time() {
-    let server = TestServer::start(&["--room-capacity", "2", "--shutdown-timeout", "5s"]).await;
+    let server = start(&["--room-capacity", "2", "--shutdown-timeout", "5s"]).await;
     let addr = server.addr;
     let mut clients = Vec::new();
     for _ in 0..3 {
         let (mut conn, _) = server.join().await;
-        conn.next_snapshot().await.unwrap();
+        next_snapshot(&mut conn).await.unwrap();
         clients.push(conn);
     }
     let started = Instant::now();

@@ -6,7 +6,7 @@
 //! (set aside), and a crash (nothing saved).
 
 use crate::common::*;
-use protocol::{Entity, EntityKind, Snapshot};
+use arena::msg::{Entity, EntityKind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 async fn node(listen: &str, state: &Path, args: &[&str]) -> TestServer {
     let mut argv = vec!["--state-file", state.to_str().expect("a UTF-8 temp path")];
     argv.extend_from_slice(args);
-    TestServer::start_on(listen, &argv).await
+    start_on(listen, &argv).await
 }
 
 /// A fresh directory for one test's state files.
@@ -101,7 +101,7 @@ async fn a_planned_restart_keeps_every_player_with_its_position_and_score() {
         assert!(w2.resumed);
         assert_eq!((w2.player_id, w2.room_id), (w.player_id, w.room_id));
         assert_eq!(w2.resume_token, w.resume_token);
-        let after = conn.next_snapshot().await.expect("snapshot");
+        let after = next_snapshot(&mut conn).await.expect("snapshot");
         let (old, new) = (
             own(before, w.player_id).unwrap(),
             own(&after, w.player_id).unwrap(),
@@ -146,7 +146,7 @@ async fn grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed() 
     let addr = first.addr.to_string();
     let (mut kept, wk) = first.join().await;
     let (mut gone, wg) = first.join().await;
-    kept.next_snapshot().await.expect("snapshot");
+    next_snapshot(&mut kept).await.expect("snapshot");
     // `wk` drops before the restart, for longer than the grace period the
     // second server has; its grace must start over at the restart.
     drop(kept);
@@ -244,7 +244,7 @@ async fn a_corrupt_state_file_is_set_aside_and_the_server_starts_empty() {
         assert_eq!(server.metric("game_rooms").await, 0.0, "{what}");
         let (mut conn, w) = server.join().await;
         assert_eq!(w.player_id, 1, "{what}: a fresh start");
-        conn.next_snapshot().await.expect("the server plays");
+        next_snapshot(&mut conn).await.expect("the server plays");
         server.kill().await;
         std::fs::remove_file(&aside).unwrap();
     }
@@ -258,7 +258,7 @@ async fn a_crash_loses_the_sessions_of_that_process() {
     let first = node("127.0.0.1:0", &path, &[]).await;
     let addr = first.addr.to_string();
     let (mut conn, w) = first.join().await;
-    conn.next_snapshot().await.expect("snapshot");
+    next_snapshot(&mut conn).await.expect("snapshot");
     first.kill().await;
     drop(conn);
     assert!(!path.exists(), "a crash writes nothing");

@@ -2,33 +2,33 @@
 //! resuming sessions.
 
 use crate::common::*;
+use arena::msg::EntityKind;
 use client::ClientError;
-use protocol::{ClientMsg, EntityKind, Ping, ResumeToken, ServerMsg};
+use protocol::{ClientMsg, Ping, ResumeToken, ServerMsg};
 use std::time::Duration;
 
 #[tokio::test]
 async fn hello_gets_welcome_then_a_snapshot_every_tick() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut conn, welcome) = server.join().await;
     assert_eq!(welcome.version, protocol::PROTOCOL_VERSION);
     assert!(!welcome.resumed);
     assert_eq!(welcome.tick_hz, 30);
+    assert_eq!(welcome.room_type, "arena");
+    assert_eq!(welcome.invite_code, None, "a public room has no code");
+    let field = arena_welcome(&welcome);
     assert_eq!(
-        (
-            welcome.world_width,
-            welcome.world_height,
-            welcome.view_radius
-        ),
+        (field.world_width, field.world_height, field.view_radius),
         (2000, 2000, 300)
     );
-    let first = conn.next_snapshot().await.unwrap();
+    let first = next_snapshot(&mut conn).await.unwrap();
     let me = own(&first, welcome.player_id).expect("own entity in the snapshot");
     assert_eq!(me.kind, EntityKind::Player);
     assert_eq!(first.players, 1);
     // Consecutive snapshots carry consecutive ticks.
     let mut last = first.tick;
     for _ in 0..5 {
-        let s = conn.next_snapshot().await.unwrap();
+        let s = next_snapshot(&mut conn).await.unwrap();
         assert_eq!(s.tick, last + 1, "one snapshot per tick");
         last = s.tick;
     }
@@ -36,7 +36,7 @@ async fn hello_gets_welcome_then_a_snapshot_every_tick() {
 
 #[tokio::test]
 async fn ping_is_answered_with_its_timestamp() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut conn, _) = server.join().await;
     conn.send(&ClientMsg::Ping(Ping { t: 424_242 }))
         .await
@@ -55,11 +55,11 @@ async fn ping_is_answered_with_its_timestamp() {
 
 #[tokio::test]
 async fn inputs_move_the_player_and_advance_the_ack() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut conn, w) = server.join().await;
-    let start = own(&conn.next_snapshot().await.unwrap(), w.player_id).unwrap();
+    let start = own(&next_snapshot(&mut conn).await.unwrap(), w.player_id).unwrap();
     // Head for the far side so the edge cannot stop us.
-    let dx: i8 = if start.x > w.world_width / 2 {
+    let dx: i8 = if start.x > arena_welcome(&w).world_width / 2 {
         -127
     } else {
         127
@@ -71,7 +71,7 @@ async fn inputs_move_the_player_and_advance_the_ack() {
     let mut last_ack = 0;
     let acked = within("ack of input 10", async {
         loop {
-            let s = conn.next_snapshot().await.unwrap();
+            let s = next_snapshot(&mut conn).await.unwrap();
             assert!(s.ack >= last_ack, "acks never go backwards");
             last_ack = s.ack;
             if s.ack == 10 {
@@ -107,14 +107,13 @@ const STEERABLE: [&str; 10] = [
 
 #[tokio::test]
 async fn players_see_each_other_only_within_the_view_radius() {
-    let server = TestServer::start(&STEERABLE).await;
+    let server = start(&STEERABLE).await;
     let (mut a, wa) = server.join().await;
     let (mut b, wb) = server.join().await;
     // Both to the top-left corner: distance 0.
     input(&mut a, 1, -127, -127).await;
     input(&mut b, 1, -127, -127).await;
-    let at_corner =
-        |id: u32| move |s: &protocol::Snapshot| own(s, id).is_some_and(|e| e.x == 0 && e.y == 0);
+    let at_corner = |id: u32| move |s: &Snapshot| own(s, id).is_some_and(|e| e.x == 0 && e.y == 0);
     snapshot_where(&mut b, "b at the corner", at_corner(wb.player_id)).await;
     // A's buffered snapshots may predate B's arrival: wait for one at or
     // after it.
@@ -140,7 +139,7 @@ async fn players_see_each_other_only_within_the_view_radius() {
 
 #[tokio::test]
 async fn room_capacity_splits_players_into_rooms_and_empty_rooms_close() {
-    let server = TestServer::start(&["--room-capacity", "2"]).await;
+    let server = start(&["--room-capacity", "2"]).await;
     let mut conns = Vec::new();
     let mut rooms = Vec::new();
     for _ in 0..5 {
@@ -156,7 +155,7 @@ async fn room_capacity_splits_players_into_rooms_and_empty_rooms_close() {
     assert_eq!(server.metric("game_rooms").await, 3.0);
     assert_eq!(server.metric("game_players").await, 5.0);
     // Snapshots report the room's own head count.
-    let s = conns[4].next_snapshot().await.unwrap();
+    let s = next_snapshot(&mut conns[4]).await.unwrap();
     assert_eq!(s.players, 1);
     for conn in &mut conns {
         conn.close(1000, "bye").await.unwrap();
@@ -168,7 +167,7 @@ async fn room_capacity_splits_players_into_rooms_and_empty_rooms_close() {
 
 #[tokio::test]
 async fn resume_within_grace_restores_id_position_and_score() {
-    let server = TestServer::start(&SCORING).await;
+    let server = start(&SCORING).await;
     let (mut conn, w) = server.join().await;
     input(&mut conn, 1, 127, 90).await;
     snapshot_where(&mut conn, "a score", |s| {
@@ -177,18 +176,18 @@ async fn resume_within_grace_restores_id_position_and_score() {
     .await;
     input(&mut conn, 2, 0, 0).await;
     snapshot_where(&mut conn, "the stop acked", |s| s.ack == 2).await;
-    let before = own(&conn.next_snapshot().await.unwrap(), w.player_id).unwrap();
+    let before = own(&next_snapshot(&mut conn).await.unwrap(), w.player_id).unwrap();
     drop(conn); // no close frame: an unclean drop
     server
         .wait_metric("game_players_dropped", |v| v == 1.0)
         .await;
 
     let mut again = server.connect().await;
-    let w2 = again.hello(Some(w.resume_token)).await.expect("resume");
+    let w2 = again.resume(w.resume_token, 0).await.expect("resume");
     assert!(w2.resumed);
     assert_eq!(w2.player_id, w.player_id);
     assert_eq!(w2.room_id, w.room_id);
-    let after = own(&again.next_snapshot().await.unwrap(), w.player_id).unwrap();
+    let after = own(&next_snapshot(&mut again).await.unwrap(), w.player_id).unwrap();
     assert_eq!(
         (after.x, after.y, after.score),
         (before.x, before.y, before.score)
@@ -199,15 +198,15 @@ async fn resume_within_grace_restores_id_position_and_score() {
     assert_eq!(server.metric("game_players").await, 1.0);
     assert_eq!(server.metric("game_players_dropped").await, 0.0);
     // The ack survives the resume, so the client can go on numbering.
-    assert_eq!(again.next_snapshot().await.unwrap().ack, 2);
+    assert_eq!(next_snapshot(&mut again).await.unwrap().ack, 2);
 }
 
 #[tokio::test]
 async fn resuming_a_live_session_takes_it_over() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut old, w) = server.join().await;
     let mut new = server.connect().await;
-    let w2 = new.hello(Some(w.resume_token)).await.expect("takeover");
+    let w2 = new.resume(w.resume_token, 0).await.expect("takeover");
     assert_eq!(w2.player_id, w.player_id);
     assert_eq!(close_code(&mut old).await, 4007);
     // The new connection keeps playing after the old one is gone.
@@ -218,12 +217,12 @@ async fn resuming_a_live_session_takes_it_over() {
 
 #[tokio::test]
 async fn resume_after_the_grace_period_is_refused() {
-    let server = TestServer::start(&["--resume-grace", "300ms"]).await;
+    let server = start(&["--resume-grace", "300ms"]).await;
     let (conn, w) = server.join().await;
     drop(conn);
     server.wait_metric("game_players", |v| v == 0.0).await;
     let mut again = server.connect().await;
-    match again.hello(Some(w.resume_token)).await {
+    match again.resume(w.resume_token, 0).await {
         Err(ClientError::Closed { code, reason }) => {
             assert_eq!(code, 4002);
             assert!(reason.contains("expired"), "{reason}");
@@ -240,13 +239,13 @@ async fn resume_after_the_grace_period_is_refused() {
 
 #[tokio::test]
 async fn a_wrong_token_is_refused_and_creates_no_player() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (_conn, w) = server.join().await;
     let mut wrong = w.resume_token;
     wrong.0[15] ^= 1;
     for token in [wrong, ResumeToken([0; 16])] {
         let mut conn = server.connect().await;
-        match conn.hello(Some(token)).await {
+        match conn.resume(token, 0).await {
             Err(ClientError::Closed { code, .. }) => assert_eq!(code, 4002),
             other => panic!("expected a 4002 close, got {other:?}"),
         }
@@ -256,13 +255,13 @@ async fn a_wrong_token_is_refused_and_creates_no_player() {
 
 #[tokio::test]
 async fn a_clean_leave_removes_the_player_at_once() {
-    let server = TestServer::start(&[]).await;
+    let server = start(&[]).await;
     let (mut conn, w) = server.join().await;
     conn.close(1000, "leaving").await.unwrap();
     assert_eq!(close_code(&mut conn).await, 1000);
     server.wait_metric("game_players", |v| v == 0.0).await;
     let mut again = server.connect().await;
-    match again.hello(Some(w.resume_token)).await {
+    match again.resume(w.resume_token, 0).await {
         Err(ClientError::Closed { code, .. }) => assert_eq!(code, 4002),
         other => panic!("a left session cannot be resumed, got {other:?}"),
     }

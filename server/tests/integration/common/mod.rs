@@ -2,8 +2,11 @@
 //! port 0, connect and join clients, read metrics over real HTTP, and wait
 //! for conditions with a deadline instead of sleeping a fixed time.
 
+use arena::ArenaConfig;
+use arena::msg::{ArenaState, Entity, EntityKind, Move};
 use client::{ClientError, Connection, Event};
-use protocol::{ClientMsg, Entity, EntityKind, Input, Snapshot, Welcome};
+use game_api::RoomType;
+use protocol::{ClientMsg, GameMsg, RoomRequest, State, Welcome};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,13 +37,109 @@ pub const SCORING: [&str; 12] = [
 
 pub use server::testing::TestServer;
 
+/// The arena's options, by the `server` binary's flag names, that the
+/// tests use; everything else in the words given to [`start`] is a server
+/// option.
+const ARENA_FLAGS: [&str; 7] = [
+    "--world-width",
+    "--world-height",
+    "--view-radius",
+    "--pickups",
+    "--pickup-respawn",
+    "--player-speed",
+    "--room-capacity",
+];
+
+/// The built-in room types (`arena`, `four`), the arena configured by the
+/// arena flags among `args` as the `server` binary would; returns them with
+/// the remaining (server) options.
+pub fn games<'a>(args: &[&'a str]) -> (Vec<RoomType>, Vec<&'a str>) {
+    let mut config = ArenaConfig::default();
+    let (mut speed, mut respawn) = (240, Duration::from_secs(3));
+    let mut capacity = 100;
+    let mut rest = Vec::new();
+    let mut words = args.iter();
+    while let Some(&word) = words.next() {
+        if !ARENA_FLAGS.contains(&word) {
+            rest.push(word);
+            continue;
+        }
+        let value = *words.next().expect("an arena flag takes a value");
+        let number = || value.parse::<u32>().expect("a number");
+        match word {
+            "--world-width" => config.world_width = number() as u16,
+            "--world-height" => config.world_height = number() as u16,
+            "--view-radius" => config.view_radius = number() as u16,
+            "--pickups" => config.pickups = number(),
+            "--player-speed" => speed = number(),
+            "--room-capacity" => capacity = number() as u16,
+            _ => respawn = humantime::parse_duration(value).expect("a duration"),
+        }
+    }
+    let tick_hz = rest
+        .windows(2)
+        .find(|w| w[0] == "--tick-hz")
+        .map_or(30, |w| w[1].parse().expect("a tick rate"));
+    let arena = arena::room_type(config.at_tick_rate(tick_hz, speed, respawn)).capacity(capacity);
+    (vec![arena, four::room_type()], rest)
+}
+
+/// Starts a server with the built-in games, as the `server` binary with
+/// these options would run, on 127.0.0.1:0.
+pub async fn start(args: &[&str]) -> TestServer {
+    start_on("127.0.0.1:0", args).await
+}
+
+/// [`start`] on a given address.
+pub async fn start_on(listen: &str, args: &[&str]) -> TestServer {
+    let (types, rest) = games(args);
+    TestServer::start_on(listen, types, &rest).await
+}
+
+/// An arena state with its envelope's tick and ack: what a player sees at
+/// one tick (the single-game server called it a snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The room's tick.
+    pub tick: u32,
+    /// The highest move applied.
+    pub ack: u32,
+    /// Players in the room.
+    pub players: u16,
+    /// What the player sees.
+    pub entities: Vec<Entity>,
+}
+
+impl Snapshot {
+    /// Decodes an arena state.
+    pub fn from_state(state: &State) -> Self {
+        let arena: ArenaState = game_api::codec::decode(&state.data).expect("an arena state");
+        Self {
+            tick: state.tick,
+            ack: state.ack,
+            players: arena.players,
+            entities: arena.entities,
+        }
+    }
+}
+
+/// The arena's part of a `Welcome`: the field.
+pub fn arena_welcome(welcome: &Welcome) -> arena::msg::ArenaWelcome {
+    game_api::codec::decode(&welcome.game).expect("an arena welcome")
+}
+
+/// Reads the next arena state, skipping pongs.
+pub async fn next_snapshot(conn: &mut Connection) -> Result<Snapshot, ClientError> {
+    conn.next_state().await.map(|s| Snapshot::from_state(&s))
+}
+
 /// What the tests do with a [`TestServer`] through the client library and
 /// plain HTTP (kept here because the server library does not depend on the
 /// client).
 pub trait Play {
     /// Opens a WebSocket to the game endpoint.
     async fn connect(&self) -> Connection;
-    /// Connects and joins as a new player.
+    /// Connects and joins the arena as a new player (quick join).
     async fn join(&self) -> (Connection, Welcome);
     /// Connects and resumes with `token`; the close code if refused.
     async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16>;
@@ -59,13 +158,16 @@ impl Play for TestServer {
 
     async fn join(&self) -> (Connection, Welcome) {
         let mut conn = self.connect().await;
-        let welcome = conn.hello(None).await.expect("welcome");
+        let welcome = conn
+            .join(RoomRequest::quick("arena"))
+            .await
+            .expect("welcome");
         (conn, welcome)
     }
 
     async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16> {
         let mut conn = self.connect().await;
-        match conn.hello(Some(token)).await {
+        match conn.resume(token, 0).await {
             Ok(welcome) => Ok((conn, welcome)),
             Err(ClientError::Closed { code, .. }) => Err(code),
             Err(e) => panic!("resume failed without a close code: {e}"),
@@ -86,10 +188,10 @@ impl Play for TestServer {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let v = self.get("/metrics").await.1;
-            if let Some(v) = metric_value(&v, name) {
-                if pred(v) {
-                    return v;
-                }
+            if let Some(v) = metric_value(&v, name)
+                && pred(v)
+            {
+                return v;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -159,7 +261,7 @@ pub async fn snapshot_where(
 ) -> Snapshot {
     within(what, async {
         loop {
-            let s = conn.next_snapshot().await.expect("snapshot");
+            let s = next_snapshot(conn).await.expect("snapshot");
             if pred(&s) {
                 return s;
             }
@@ -168,11 +270,31 @@ pub async fn snapshot_where(
     .await
 }
 
-/// Sends an input.
+/// Sends an arena move as game message `seq`.
 pub async fn input(conn: &mut Connection, seq: u32, dx: i8, dy: i8) {
-    conn.send(&ClientMsg::Input(Input { seq, dx, dy }))
-        .await
-        .expect("send input");
+    conn.send(&game_msg(seq, dx, dy)).await.expect("send input");
+}
+
+/// The bytes of a valid quick-join `Hello` for the arena.
+pub fn hello_bytes() -> Vec<u8> {
+    let mut out = Vec::new();
+    protocol::encode_client(
+        &ClientMsg::Hello(protocol::Hello {
+            version: protocol::PROTOCOL_VERSION,
+            resume: None,
+            room: RoomRequest::quick("arena"),
+        }),
+        &mut out,
+    );
+    out
+}
+
+/// An arena move as a client message.
+pub fn game_msg(seq: u32, dx: i8, dy: i8) -> ClientMsg {
+    ClientMsg::Game(GameMsg {
+        seq,
+        data: game_api::codec::to_vec(&Move { dx, dy }),
+    })
 }
 
 /// Reads until the server closes; returns the close code. Messages before
