@@ -390,6 +390,11 @@ impl Connection {
         self.writer.send_game(seq, value).await
     }
 
+    /// Acknowledges every event up to `upto`.
+    pub async fn ack_events(&mut self, upto: u32) -> Result<usize, ClientError> {
+        self.writer.ack_events(upto).await
+    }
+
     /// Sends a close frame; read on to receive the server's answer.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), ClientError> {
         self.writer.close(code, reason).await

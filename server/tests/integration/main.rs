@@ -6,9 +6,11 @@ mod common;
 
 mod abuse;
 mod echo;
+mod events;
 mod hardening;
 mod hostile;
 mod http;
 mod lifecycle;
 mod restart;
+mod rooms;
 mod sessions;

@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Starts a server on `listen` with `--state-file state` and `args`.
-async fn node(listen: &str, state: &Path, args: &[&str]) -> TestServer {
+pub(crate) async fn node(listen: &str, state: &Path, args: &[&str]) -> TestServer {
     let mut argv = vec!["--state-file", state.to_str().expect("a UTF-8 temp path")];
     argv.extend_from_slice(args);
     start_on(listen, &argv).await
 }
 
 /// A fresh directory for one test's state files.
-fn scratch(test: &str) -> PathBuf {
+pub(crate) fn scratch(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("restart-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the test's temp dir");

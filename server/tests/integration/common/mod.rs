@@ -128,6 +128,11 @@ pub fn arena_welcome(welcome: &Welcome) -> arena::msg::ArenaWelcome {
     game_api::codec::decode(&welcome.game).expect("an arena welcome")
 }
 
+/// Reads the next state (of any game), skipping pongs and events.
+pub async fn next_state(conn: &mut Connection) -> State {
+    within("a state", conn.next_state()).await.expect("a state")
+}
+
 /// Reads the next arena state, skipping pongs.
 pub async fn next_snapshot(conn: &mut Connection) -> Result<Snapshot, ClientError> {
     conn.next_state().await.map(|s| Snapshot::from_state(&s))
@@ -141,6 +146,8 @@ pub trait Play {
     async fn connect(&self) -> Connection;
     /// Connects and joins the arena as a new player (quick join).
     async fn join(&self) -> (Connection, Welcome);
+    /// Connects and joins as a new player placed by `request`.
+    async fn join_with(&self, request: RoomRequest) -> (Connection, Welcome);
     /// Connects and resumes with `token`; the close code if refused.
     async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16>;
     /// GET `path` over a fresh TCP connection; returns (status, body).
@@ -157,11 +164,12 @@ impl Play for TestServer {
     }
 
     async fn join(&self) -> (Connection, Welcome) {
+        self.join_with(RoomRequest::quick("arena")).await
+    }
+
+    async fn join_with(&self, request: RoomRequest) -> (Connection, Welcome) {
         let mut conn = self.connect().await;
-        let welcome = conn
-            .join(RoomRequest::quick("arena"))
-            .await
-            .expect("welcome");
+        let welcome = conn.join(request).await.expect("welcome");
         (conn, welcome)
     }
 
