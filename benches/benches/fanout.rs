@@ -1,27 +1,23 @@
-//! Fan-out: building and encoding every player's snapshot for one tick
-//! (each entity encoded once, each snapshot a header plus copied bytes, all
-//! in one buffer), at 1,000 and 5,000 players.
+//! Fan-out: building every player's `State` for one tick (each entity
+//! encoded once, each state a header plus copied bytes, all in one buffer),
+//! at 1,000 and 5,000 arena players.
 
-use benches::populated_arena;
+use benches::arena_room;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use server::room::fanout::SnapshotBuilder;
+use server::room::fanout::StateBuilder;
 use std::hint::black_box;
 
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
     for players in [1_000u32, 5_000] {
-        let arena = populated_arena(players);
-        let mut builder = SnapshotBuilder::default();
+        let mut game = arena_room(players);
+        let mut builder = StateBuilder::default();
         group.throughput(Throughput::Elements(u64::from(players)));
-        group.bench_function(BenchmarkId::new("build_all_snapshots", players), |b| {
+        group.bench_function(BenchmarkId::new("build_all_states", players), |b| {
             b.iter(|| {
-                let snaps = builder.build(
-                    black_box(&arena),
-                    54_000,
-                    u16::MAX,
-                    (1..=players).map(|p| (p, p)),
-                );
-                snaps.bytes.len()
+                let states =
+                    builder.build(black_box(&mut *game), 54_000, (1..=players).map(|p| (p, p)));
+                states.bytes.len()
             })
         });
     }

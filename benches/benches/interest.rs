@@ -3,7 +3,6 @@
 
 use benches::populated_arena;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use server::game::Game;
 use std::hint::black_box;
 
 fn views(c: &mut Criterion) {

@@ -1,24 +1,13 @@
-//! Cost of a room tick: the simulation step alone, and the step plus
-//! building every player's snapshot (what the room task does each tick
-//! before handing snapshots to connections).
+//! Cost of a room tick: the arena's simulation step alone, and the step
+//! plus building every player's `State` through the erased game (what the
+//! room task does each tick before handing states to connections).
 
-use benches::populated_arena;
+use benches::{arena_room, encoded_moves, moves, populated_arena};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use protocol::Input;
-use server::game::Game;
-use server::room::fanout::SnapshotBuilder;
+use game_api::Effects;
+use game_api::room_type::Sender;
+use server::room::fanout::StateBuilder;
 use std::hint::black_box;
-
-fn inputs_for(players: u32, round: u32) -> Vec<(u32, Input)> {
-    (1..=players)
-        .map(|p| {
-            let phase = (p + round) % 8;
-            let dx = [127, 90, 0, -90, -127, -90, 0, 90][phase as usize];
-            let dy = [0, 90, 127, 90, 0, -90, -127, -90][phase as usize];
-            (p, Input { seq: round, dx, dy })
-        })
-        .collect()
-}
 
 fn tick(c: &mut Criterion) {
     let mut group = c.benchmark_group("tick");
@@ -29,26 +18,30 @@ fn tick(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("step", players), |b| {
             b.iter(|| {
                 round += 1;
-                let inputs = inputs_for(players, round);
-                arena.step(black_box(&inputs));
+                let moves = moves(players, round);
+                arena.step(black_box(&moves));
             })
         });
-        let mut arena = populated_arena(players);
-        let mut builder = SnapshotBuilder::default();
+        let mut game = arena_room(players);
+        let inbox = game.inbox();
+        let mut builder = StateBuilder::default();
         let mut tick = 0u32;
-        group.bench_function(BenchmarkId::new("step_and_snapshots", players), |b| {
+        let rounds: Vec<_> = (0..8).map(|r| encoded_moves(players, r)).collect();
+        group.bench_function(BenchmarkId::new("step_and_states", players), |b| {
             b.iter(|| {
                 tick += 1;
-                let inputs = inputs_for(players, tick);
-                arena.step(&inputs);
+                for (player, data) in &rounds[tick as usize % rounds.len()] {
+                    let from = Sender {
+                        player: *player,
+                        conn: 0,
+                    };
+                    inbox.push(from, tick, data).expect("room in the inbox");
+                }
+                let mut fx = Effects::new(tick, 30);
+                game.take_messages(&mut |_, _| true);
+                game.step(&mut fx);
                 let viewers = (1..=players).map(|p| (p, tick));
-                let snaps = builder.build(
-                    &arena,
-                    tick,
-                    players.min(u32::from(u16::MAX)) as u16,
-                    viewers,
-                );
-                black_box(snaps.bytes.len())
+                black_box(builder.build(&mut *game, tick, viewers).bytes.len())
             })
         });
     }

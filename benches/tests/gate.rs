@@ -49,7 +49,7 @@ fn a_doubled_encode_trips_the_gate_and_an_unchanged_build_passes() {
     assert!(tick.ends_with("REGRESSION"), "{out}");
     assert!(
         out.lines()
-            .any(|l| l.starts_with("input_decode_instructions") && l.ends_with("ok")),
+            .any(|l| l.starts_with("message_decode_instructions") && l.ends_with("ok")),
         "{out}"
     );
 

@@ -112,11 +112,15 @@ impl Grid {
 
     /// Column of an x coordinate. Positions past the field (which the arena
     /// never produces) land in the last column, so queries stay exact.
+    /// Inlined by hand: the generic query is instantiated in the game's
+    /// crate, which would otherwise call this across crates for every cell.
+    #[inline]
     fn col(&self, x: u32) -> u32 {
         (x / self.cell).min(self.cols - 1)
     }
 
     /// Row of a y coordinate, clamped like [`Grid::col`].
+    #[inline]
     fn row(&self, y: u32) -> u32 {
         (y / self.cell).min(self.rows - 1)
     }

@@ -78,9 +78,15 @@ pub fn finish_state(mark: usize, out: &mut Vec<u8>) {
     let extra = needed - 1;
     out.resize(out.len() + extra, 0);
     out.copy_within(mark..mark + len, mark + extra);
-    let mut prefix = Vec::with_capacity(needed);
-    put_varint(&mut prefix, len as u64);
-    out[mark - 1..mark - 1 + needed].copy_from_slice(&prefix);
+    // The marker, then the length little-endian, as put_varint writes it,
+    // straight into the gap (no allocation on the hot path).
+    let marker = match needed {
+        3 => 251,
+        5 => 252,
+        _ => 253,
+    };
+    out[mark - 1] = marker;
+    out[mark..mark + extra].copy_from_slice(&(len as u64).to_le_bytes()[..extra]);
 }
 
 /// Appends a whole `ServerMsg::Event` with sequence number `seq`.

@@ -1,26 +1,30 @@
 //! The benchmark-regression gate that CI can trust on a noisy shared
 //! machine: it gates on counts that do not depend on the machine's load.
 //!
-//! - **Instructions** per tick (arena step + every player's snapshot, 1,000
-//!   players), per input decoded (the server's side) and per 20-entity
-//!   snapshot decoded (a client's side), counted by `valgrind --tool=callgrind`
-//!   over just the measured function (`--toggle-collect`): the same binary
-//!   and inputs give the same count whatever else the machine is doing.
+//! - **Instructions** per arena tick at 1,000 players (what the room task
+//!   does each tick: take the queued moves, step the game, build every
+//!   player's `State`), per game message received (the server's side:
+//!   the envelope, then the arena's move, as a connection decodes them)
+//!   and per 20-entity arena state received (a client's side: the envelope,
+//!   then the state), counted by `valgrind --tool=callgrind` over just the
+//!   measured function (`--toggle-collect`): the same binary and inputs give
+//!   the same count whatever else the machine is doing.
 //! - **Allocations** per tick, counted by a wrapping global allocator.
-//! - **Bytes** per snapshot and per entity on the wire.
+//! - **Bytes** per state and per entity on the wire.
 //!
 //! `bench-gate` runs the workloads under callgrind (re-running itself as
 //! the child), compares with `benches/baseline.json` and exits 1 if any
 //! count grew past its tolerance; `--update` rewrites the baseline on
-//! purpose. `--slowdown encode` makes the workload encode every snapshot
+//! purpose. `--slowdown encode` makes the workload build every state
 //! twice, to show that the gate trips. Instruction counts change with the
 //! compiler: after a toolchain upgrade, re-run with `--update`.
 
-use benches::{populated_arena, sample_snapshot};
-use protocol::{ClientMsg, Input, ServerMsg};
+use benches::{arena_room, encoded_moves, sample_state};
+use game_api::DynGame;
+use game_api::room_type::{Inbox, Sender};
+use protocol::{ClientMsg, GameMsg, ServerMsg, State};
 use serde_json::{Value, json};
-use server::game::Game;
-use server::room::fanout::SnapshotBuilder;
+use server::room::fanout::StateBuilder;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -71,68 +75,78 @@ const DECODES: u32 = 1_000;
 /// for noise; allocations and bytes are exact.
 const TOLERANCES: [(&str, f64); 6] = [
     ("tick_instructions", 0.02),
-    ("input_decode_instructions", 0.02),
-    ("snapshot20_decode_instructions", 0.02),
+    ("message_decode_instructions", 0.02),
+    ("state20_decode_instructions", 0.02),
     ("tick_allocations", 0.0),
-    ("snapshot_bytes_per_player", 0.0),
+    ("state_bytes_per_player", 0.0),
     ("entity_bytes", 0.0),
 ];
 
-fn inputs(players: u32, round: u32) -> Vec<(u32, Input)> {
-    (1..=players)
-        .map(|p| {
-            let phase = ((p + round) % 8) as usize;
-            let dx = [127, 90, 0, -90, -127, -90, 0, 90][phase];
-            let dy = [0, 90, 127, 90, 0, -90, -127, -90][phase];
-            (p, Input { seq: round, dx, dy })
-        })
-        .collect()
+/// Queues every player's move of a round in the room's inbox, as the
+/// connections do (decoding each); not measured: connections run it, on
+/// their own threads, before the tick. The moves are encoded beforehand,
+/// all rounds at once (as clients would have), so that the harness frees
+/// nothing between ticks that the tick's own allocation would then have
+/// to consolidate.
+fn queue_moves(inbox: &dyn Inbox, round: u32, moves: &[(u32, Vec<u8>)]) {
+    for (player, data) in moves {
+        let from = Sender {
+            player: *player,
+            conn: u64::from(*player),
+        };
+        inbox
+            .push(from, round, data)
+            .expect("the inbox holds a tick's moves");
+    }
 }
 
-/// The measured part of the tick workload; callgrind counts only inside it.
+/// The measured part of the tick workload, one tick; callgrind counts only
+/// inside it.
 #[inline(never)]
-fn measured_ticks(
-    arena: &mut server::game::arena::Arena,
-    builder: &mut SnapshotBuilder,
-    inputs: &[Vec<(u32, Input)>],
+fn measured_tick(
+    game: &mut dyn DynGame,
+    builder: &mut StateBuilder,
+    tick: u32,
+    players: u32,
     slow_encode: bool,
 ) -> u64 {
-    let players = inputs.first().map_or(0, |i| i.len() as u32);
-    let mut bytes = 0;
-    for (t, inputs) in inputs.iter().enumerate() {
-        arena.step(inputs);
-        let viewers = (1..=players).map(|p| (p, t as u32));
-        bytes += builder.build(arena, t as u32, 100, viewers).bytes.len() as u64;
-        if slow_encode {
-            let viewers = (1..=players).map(|p| (p, t as u32));
-            black_box(builder.build(arena, t as u32, 100, viewers).bytes.len());
-        }
+    let mut fx = game_api::Effects::new(tick, 30);
+    game.take_messages(&mut |_, _| true);
+    game.step(&mut fx);
+    let viewers = (1..=players).map(|p| (p, tick));
+    let bytes = builder.build(game, tick, viewers).bytes.len() as u64;
+    if slow_encode {
+        let viewers = (1..=players).map(|p| (p, tick));
+        black_box(builder.build(game, tick, viewers).bytes.len());
     }
     bytes
 }
 
-/// The measured part of the input-decoding workload (the server's side).
+/// The measured part of the message-decoding workload: what a connection
+/// does with each game message (the envelope, then the game's move into the
+/// room's inbox).
 #[inline(never)]
-fn measured_input_decodes(input: &[u8]) -> usize {
+fn measured_message_decodes(message: &[u8], inbox: &dyn Inbox) -> usize {
     (0..DECODES)
-        .filter(|_| {
-            matches!(
-                protocol::decode_client(black_box(input)),
-                Ok(ClientMsg::Input(_))
-            )
+        .filter(|&i| match protocol::decode_client(black_box(message)) {
+            Ok(ClientMsg::Game(GameMsg { seq, data })) => {
+                let from = Sender { player: 1, conn: 1 };
+                inbox.push(from, seq.wrapping_add(i), &data).is_ok()
+            }
+            _ => false,
         })
         .count()
 }
 
-/// The measured part of the snapshot-decoding workload (a client's side).
+/// The measured part of the state-decoding workload (a client's side).
 #[inline(never)]
-fn measured_snapshot_decodes(snapshot: &[u8]) -> usize {
+fn measured_state_decodes(state: &[u8]) -> usize {
     (0..DECODES)
-        .filter(|_| {
-            matches!(
-                protocol::decode_server(black_box(snapshot)),
-                Ok(ServerMsg::Snapshot(_))
-            )
+        .filter(|_| match protocol::decode_server(black_box(state)) {
+            Ok(ServerMsg::State(s)) => {
+                game_api::codec::decode::<arena::msg::ArenaState>(&s.data).is_ok()
+            }
+            _ => false,
         })
         .count()
 }
@@ -140,39 +154,84 @@ fn measured_snapshot_decodes(snapshot: &[u8]) -> usize {
 /// Runs the workloads once and prints the machine-independent counts
 /// (everything but instructions) as JSON.
 fn workload(players: u32, slow_encode: bool) -> Value {
-    let mut arena = populated_arena(players);
-    let mut builder = SnapshotBuilder::default();
-    let warm: Vec<_> = (0..WARM_UP_TICKS).map(|r| inputs(players, r)).collect();
-    measured_ticks(&mut arena, &mut builder, &warm, slow_encode);
-    let rounds: Vec<_> = (WARM_UP_TICKS..WARM_UP_TICKS + TICKS)
-        .map(|r| inputs(players, r))
+    let mut game = arena_room(players);
+    let inbox = game.inbox();
+    let mut builder = StateBuilder::default();
+    let rounds: Vec<_> = (0..WARM_UP_TICKS + TICKS)
+        .map(|round| encoded_moves(players, round))
         .collect();
-    let before = ALLOCATIONS.load(Relaxed);
-    let bytes = measured_ticks(&mut arena, &mut builder, &rounds, slow_encode);
-    let allocations = ALLOCATIONS.load(Relaxed) - before;
+    for round in 0..WARM_UP_TICKS {
+        queue_moves(&*inbox, round, &rounds[round as usize]);
+        measured_tick(&mut *game, &mut builder, round, players, slow_encode);
+    }
+    let mut bytes = 0;
+    let mut allocations = 0;
+    for round in WARM_UP_TICKS..WARM_UP_TICKS + TICKS {
+        queue_moves(&*inbox, round, &rounds[round as usize]);
+        let before = ALLOCATIONS.load(Relaxed);
+        bytes += measured_tick(&mut *game, &mut builder, round, players, slow_encode);
+        allocations += ALLOCATIONS.load(Relaxed) - before;
+    }
 
-    let mut input = Vec::new();
+    // A move as a connection receives it, into a room with space for every
+    // decode (the workload never ticks this room).
+    let mut message = Vec::new();
     protocol::encode_client(
-        &ClientMsg::Input(Input {
+        &ClientMsg::Game(GameMsg {
             seq: 70_000,
-            dx: -90,
-            dy: 90,
+            data: game_api::codec::to_vec(&arena::msg::Move { dx: -90, dy: 90 }),
         }),
-        &mut input,
+        &mut message,
     );
-    let snap = sample_snapshot(20);
-    let mut snapshot = Vec::new();
-    protocol::encode_server(&ServerMsg::Snapshot(snap.clone()), &mut snapshot);
-    assert_eq!(measured_input_decodes(&input), DECODES as usize);
-    assert_eq!(measured_snapshot_decodes(&snapshot), DECODES as usize);
-    let mut header = Vec::new();
-    protocol::wire::encode_snapshot_header(snap.tick, snap.ack, snap.players, 20, &mut header);
+    let decode_room = arena::room_type(benches::config_for(1))
+        .create(&game_api::RoomOptions::default(), 1, 2 * DECODES as usize)
+        .expect("a room");
+    // A 20-entity state of a room some minutes old, as a client receives it.
+    let sample = sample_state(20);
+    let mut state = Vec::new();
+    protocol::encode_server(
+        &ServerMsg::State(State {
+            tick: 54_000,
+            ack: 36_000,
+            data: game_api::codec::to_vec(&sample),
+        }),
+        &mut state,
+    );
+    assert_eq!(
+        measured_message_decodes(&message, &*decode_room.inbox()),
+        DECODES as usize
+    );
+    assert_eq!(measured_state_decodes(&state), DECODES as usize);
+    // The state's data: 2 bytes of head and entity counts, then entities.
+    let entity_bytes = (game_api::codec::to_vec(&sample).len() - 2) as f64 / 20.0;
     json!({
         "players": players,
         "tick_allocations": allocations as f64 / f64::from(TICKS),
-        "snapshot_bytes_per_player": bytes as f64 / f64::from(TICKS * players),
-        "entity_bytes": (snapshot.len() - header.len()) as f64 / 20.0,
+        "state_bytes_per_player": bytes as f64 / f64::from(TICKS * players),
+        "entity_bytes": entity_bytes,
+        "rustc": rustc_version(),
     })
+}
+
+/// The compiler that built this binary, recorded with the baseline so that
+/// a moved instruction count after a toolchain change explains itself.
+fn rustc_version() -> String {
+    Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The valgrind that counted, for the same reason.
+fn valgrind_version() -> String {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Instructions inside `function`, from a callgrind run of this binary.
@@ -220,15 +279,16 @@ fn measure(players: u32, slowdown: bool) -> anyhow::Result<Value> {
     let exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("bench-gate-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let (tick, counts) = instructions(&exe, "measured_ticks", players, slowdown, &dir)?;
-    let (inputs, _) = instructions(&exe, "measured_input_decodes", players, slowdown, &dir)?;
-    let (snapshots, _) = instructions(&exe, "measured_snapshot_decodes", players, slowdown, &dir)?;
+    let (tick, counts) = instructions(&exe, "measured_tick", players, slowdown, &dir)?;
+    let (messages, _) = instructions(&exe, "measured_message_decodes", players, slowdown, &dir)?;
+    let (states, _) = instructions(&exe, "measured_state_decodes", players, slowdown, &dir)?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut all = counts;
     // Warm-up ticks run through the same function, so divide by all ticks.
     all["tick_instructions"] = json!(tick / f64::from(WARM_UP_TICKS + TICKS));
-    all["input_decode_instructions"] = json!(inputs / f64::from(DECODES));
-    all["snapshot20_decode_instructions"] = json!(snapshots / f64::from(DECODES));
+    all["message_decode_instructions"] = json!(messages / f64::from(DECODES));
+    all["state20_decode_instructions"] = json!(states / f64::from(DECODES));
+    all["valgrind"] = json!(valgrind_version());
     Ok(all)
 }
 
@@ -239,6 +299,14 @@ fn compare(now: &Value, base: &Value) -> (Vec<String>, bool) {
         "{:<30} {:>14} {:>14} {:>9} {:>9}",
         "count", "baseline", "now", "change", "limit"
     )];
+    for tool in ["rustc", "valgrind"] {
+        if now[tool] != base[tool] {
+            lines.push(format!(
+                "note: the baseline was measured with {} and this run with {}: instruction counts move with the toolchain",
+                base[tool], now[tool]
+            ));
+        }
+    }
     if now["players"] != base["players"] {
         lines.push(format!(
             "the baseline was measured with {} players, this run with {}",

@@ -760,6 +760,11 @@ pub const WEB: &[WebAsset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/codec.js"),
     },
+    WebAsset {
+        path: "/arena/motion.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/motion.js"),
+    },
 ];
 
 /// The arena as a room type named `arena`: rooms of `capacity` players

@@ -62,6 +62,7 @@ pub struct Entity {
 }
 
 impl Positioned for Entity {
+    #[inline]
     fn position(&self) -> (u16, u16) {
         (self.x, self.y)
     }
