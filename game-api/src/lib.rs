@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(o.get("mode"), Some("ffa"));
         assert_eq!(o.get("map"), None);
         assert_eq!(o.parse_or("speed", 240u32), Ok(480));
-        assert_eq!(o.parse_or("pickups", 60u32), Ok(60));
+        assert_eq!(o.parse_or("rounds", 60u32), Ok(60));
         let err = o.parse_or::<u8>("speed", 1).unwrap_err();
         assert!(err.contains("speed") && err.contains("480"), "{err}");
         assert_eq!(o.only(&["speed", "mode"]), Ok(()));

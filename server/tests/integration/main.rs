@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse;
+mod context;
 mod echo;
 mod events;
 mod hardening;
