@@ -1,66 +1,53 @@
-// game.js: the game page served at / (index.html). It wires arena.js's
-// GameConnection to the screen: the connection badge and buttons, keyboard
-// and touch input, the canvas drawing of the arena (interpolated between
-// snapshots with SnapshotBuffer), and the HUD.
+// game.js: the arena's page, served at /arena/ (index.html). It wires a
+// Session (/session.js) to the screen: the connection badge and buttons,
+// keyboard and touch input (sent through motion.js's MovePacer), the
+// canvas drawing of the arena (interpolated between states with
+// motion.js's StateBuffer), and the HUD. It connects as soon as the page
+// loads.
 //
-// Not for protocol, reconnect or heartbeat logic: all of that is in
-// arena.js, which a game developer can use without this page.
+// Not for protocol, reconnect or heartbeat logic (all of that is in
+// session.js, which knows no game) nor for the arena's bytes (codec.js).
 //
-// Query-string options (all optional; times in milliseconds):
-//   ws=URL              the WebSocket to connect to; default: /ws on the
-//                       page's own host (wss: when the page is https:).
-//                       The resume token is stored per URL, so a page
-//                       pointed elsewhere never sends this server's token.
-//   backoffBase=MS      first retry's ceiling (default 1000)
-//   backoffMax=MS       largest retry ceiling (default 30000)
-//   pingInterval=MS     app-level Ping interval (default 3000)
-//   pongTimeout=MS      no Pong for this long means a dead connection (default 5000)
-//   connectTimeout=MS   open plus Welcome must take less (default 10000)
-// e.g. /?backoffBase=200&backoffMax=2000 retries quickly (the end-to-end
-// test uses that), and /?ws=ws://127.0.0.1:9000/ws connects through a proxy.
+// Query-string options (all optional):
+//   room=ID       join the public arena room with that id
+//   code=CODE     join a room by its invite code
+//   create=private|public   open a new room (private: reached by code only)
+//   pace=fast|normal        the room option quick join matches on (and a
+//                 created room gets); default: the server's, normal
+//   (none)        quick join an arena room
+//   plus the session options every game page takes (session.js,
+//   sessionOptionsFromQuery): ws, backoffBase, backoffMax, pingInterval,
+//   pongTimeout, connectTimeout, e.g. /arena/?backoffBase=200&backoffMax=2000
+//   retries quickly (the end-to-end test uses that), and
+//   ?ws=ws://127.0.0.1:9000/ws connects through a proxy.
 //
 // Debug hook, read-only, for tests and the curious: window.__arena has
 // getters for
-//   state        the connection state (see arena.js: idle, connecting,
+//   state        the connection state (see session.js: idle, connecting,
 //                connected, reconnecting, offline, stopped)
-//   playerId, roomId, resumed   from the latest Welcome (null before one)
+//   playerId, roomId, roomType, inviteCode, resumed   from the latest
+//                Welcome (null before one)
 //   welcomes     how many Welcomes this page has received
-//   lastSnapshot the latest Snapshot as decoded ({ tick, ack, players, entities })
-//   self         this player's entity in lastSnapshot, or null
+//   lastState    the latest state as decoded: { tick, ack, players, entities }
+//   self         this player's entity in lastState, or null
 //   attempt      the reconnect attempt number (0 while connected)
 //   nextRetryMs  the delay chosen before the current attempt (null while
 //                trying or connected); retryCapMs its back-off ceiling
 //   rtt          the last round-trip time in ms, or null
-//   reason, code why the client stopped, and the close code
+//   reason, code why the session stopped, and the close code
 //   notice       the last notice shown to the player
-//   inputSeq     the seq of the last input sent
+//   inputSeq     the seq of the last Move sent
 //   log          the recent status changes, oldest first (copies)
 
-import { GameConnection, SnapshotBuffer, entityKey } from "./arena.js";
+import { Session, bindBadge, roomRequestFromQuery, sessionOptionsFromQuery } from "../session.js";
+import { OPTION_KEYS, ROOM_TYPE, decodeState, decodeWelcome, entityKey } from "./codec.js";
+import { MovePacer, StateBuffer } from "./motion.js";
 
 const params = new URLSearchParams(location.search);
+const { request, storageKey } = roomRequestFromQuery(params, ROOM_TYPE, OPTION_KEYS);
 
-/** A non-negative number from the query string, or undefined for the default. */
-function msParam(name) {
-  const raw = params.get(name);
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n : undefined;
-}
-
-function defaultUrl() {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws`;
-}
-
-const conn = new GameConnection({
-  url: params.get("ws") || defaultUrl(),
-  backoffBaseMs: msParam("backoffBase"),
-  backoffMaxMs: msParam("backoffMax"),
-  pingIntervalMs: msParam("pingInterval"),
-  pongTimeoutMs: msParam("pongTimeout"),
-  connectTimeoutMs: msParam("connectTimeout"),
-});
+const session = new Session({ ...sessionOptionsFromQuery(params), room: request, storageKey });
+const pacer = new MovePacer(session);
 
 const $ = (id) => document.getElementById(id);
 const badge = $("badge");
@@ -78,43 +65,19 @@ const hud = {
 };
 const scores = $("scores");
 
-const buffer = new SnapshotBuffer();
+const buffer = new StateBuffer();
 let world = { width: 2000, height: 2000, viewRadius: 300 };
 let welcomes = 0;
 let lastNotice = "";
+/** The latest state: the envelope's tick and ack with the decoded ArenaState. */
+let lastState = null;
 
 // ---- badge, buttons, notices ----
 
-function seconds(ms) {
-  return ms < 10000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
-}
-
-/** The badge's words for a status (see arena.js for the states). */
-function badgeText(s) {
-  switch (s.state) {
-    case "connecting":
-      return "Connecting…";
-    case "connected":
-      return "Connected";
-    case "reconnecting":
-      return s.retryInMs === null
-        ? `Reconnecting (attempt ${s.attempt}, trying now…)`
-        : `Reconnecting (attempt ${s.attempt}, next try in ${seconds(s.retryInMs)} s)`;
-    case "offline":
-      return "Offline: waiting for the network";
-    case "stopped":
-      return `Stopped: ${s.reason}`;
-    default:
-      return "Not connected";
-  }
-}
-
-function showStatus(s) {
-  badge.textContent = badgeText(s);
-  badge.dataset.state = s.state;
+function showButtons(s) {
   buttons.join.disabled = !(s.state === "idle" || s.state === "stopped");
   buttons.retry.disabled = !((s.state === "reconnecting" && s.retryInMs !== null) || s.state === "offline");
-  // Leaving needs a connection to carry the close 1000.
+  // Leaving needs a connection to carry it.
   buttons.leave.disabled = s.state !== "connected";
 }
 
@@ -123,23 +86,41 @@ function showNotice(text) {
   notice.textContent = text;
 }
 
-conn.on("status", showStatus);
-conn.on("notice", showNotice);
-conn.on("welcome", (w) => {
+bindBadge(session, badge);
+session.on("status", showButtons);
+session.on("notice", showNotice);
+session.on("welcome", (w) => {
   welcomes += 1;
-  world = { width: w.worldWidth, height: w.worldHeight, viewRadius: w.viewRadius };
+  try {
+    const g = decodeWelcome(w.game);
+    world = { width: g.worldWidth, height: g.worldHeight, viewRadius: g.viewRadius };
+  } catch (e) {
+    showNotice(`This room's welcome is not an arena's (${w.roomType}): ${e.message}`);
+  }
   buffer.reset(w.tickHz);
+  lastState = null;
   if (w.resumed) showNotice(`Reconnected: player #${w.playerId} is yours again.`);
 });
-conn.on("snapshot", (snap) => buffer.push(snap, performance.now()));
+session.on("state", (s) => {
+  let decoded;
+  try {
+    decoded = decodeState(s.data);
+  } catch (e) {
+    // A broken state is skipped; the next one replaces it anyway.
+    console.error(`undecodable arena state at tick ${s.tick}: ${e.message}`);
+    return;
+  }
+  lastState = { tick: s.tick, ack: s.ack, ...decoded };
+  buffer.push(lastState, performance.now());
+});
 
 buttons.join.addEventListener("click", () => {
   showNotice("");
-  conn.connect();
+  session.connect();
 });
-buttons.retry.addEventListener("click", () => conn.retryNow());
+buttons.retry.addEventListener("click", () => session.retryNow());
 buttons.leave.addEventListener("click", () => {
-  conn.leave();
+  session.leave();
   showNotice("You left. Join to play again as a new player.");
 });
 
@@ -168,9 +149,9 @@ function sendInput() {
     const vy = stick.y - stick.y0;
     const len = Math.hypot(vx, vy);
     // A few pixels of slack, so a tap is not a move.
-    if (len < 6) return conn.setInput(0, 0);
+    if (len < 6) return pacer.set(0, 0);
     const k = Math.min(len, STICK_RADIUS) / STICK_RADIUS / len;
-    return conn.setInput(vx * k * 127, vy * k * 127);
+    return pacer.set(vx * k * 127, vy * k * 127);
   }
   let dx = 0;
   let dy = 0;
@@ -178,7 +159,7 @@ function sendInput() {
     dx += KEYS[code][0];
     dy += KEYS[code][1];
   }
-  conn.setInput(Math.sign(dx) * 127, Math.sign(dy) * 127);
+  pacer.set(Math.sign(dx) * 127, Math.sign(dy) * 127);
 }
 
 /**
@@ -197,8 +178,8 @@ addEventListener("keydown", (e) => {
   if (!(e.code in KEYS) || e.altKey || e.ctrlKey || e.metaKey) return;
   // Arrow keys would scroll the page; the game has them.
   e.preventDefault();
-  // Recorded even while disconnected: GameConnection sends the held
-  // direction once a session is back.
+  // Recorded even while disconnected: the pacer sends the held direction
+  // once a session is back.
   held.add(e.code);
   sendInput();
 });
@@ -254,7 +235,7 @@ function draw(now) {
   ctx.fillRect(0, 0, w, h);
 
   const view = buffer.sample(now);
-  const myKey = conn.playerId === null ? null : `p${conn.playerId}`;
+  const myKey = session.playerId === null ? null : `p${session.playerId}`;
   const me = view && view.entities.find((e) => e.key === myKey);
   const cx = me ? me.x : world.width / 2;
   const cy = me ? me.y : world.height / 2;
@@ -350,7 +331,7 @@ function draw(now) {
     ctx.fill();
   }
 
-  if (conn.state !== "connected") {
+  if (session.state !== "connected") {
     ctx.fillStyle = "rgba(7,9,13,.6)";
     ctx.fillRect(0, 0, w, h);
     ctx.fillStyle = "#e6e9ef";
@@ -369,16 +350,16 @@ let lastHud = -Infinity;
 function updateHud(now) {
   if (now - lastHud < HUD_INTERVAL_MS) return;
   lastHud = now;
-  const snap = conn.lastSnapshot;
+  const st = lastState;
   const self = selfEntity();
-  hud.rtt.textContent = conn.rtt === null ? "–" : `${Math.round(conn.rtt)} ms`;
-  hud.tick.textContent = snap ? String(snap.tick) : "–";
-  hud.players.textContent = snap ? String(snap.players) : "–";
+  hud.rtt.textContent = session.rtt === null ? "–" : `${Math.round(session.rtt)} ms`;
+  hud.tick.textContent = st ? String(st.tick) : "–";
+  hud.players.textContent = st ? String(st.players) : "–";
   hud.score.textContent = self ? String(self.score) : "–";
-  hud.player.textContent = conn.playerId === null ? "–" : `#${conn.playerId}`;
-  hud.room.textContent = conn.welcome ? `#${conn.welcome.roomId}` : "–";
-  const rows = snap
-    ? snap.entities
+  hud.player.textContent = session.playerId === null ? "–" : `#${session.playerId}`;
+  hud.room.textContent = session.roomId === null ? "–" : `#${session.roomId}`;
+  const rows = st
+    ? st.entities
         .filter((e) => e.kind !== "Pickup")
         .sort((a, b) => b.score - a.score || a.id - b.id)
         .slice(0, 8)
@@ -389,7 +370,7 @@ function updateHud(now) {
   scores.replaceChildren(
     ...rows.map((e) => {
       const li = document.createElement("li");
-      const mine = e.id === conn.playerId;
+      const mine = e.id === session.playerId;
       li.textContent = `#${e.id}${mine ? " (you)" : ""}${e.kind === "DroppedPlayer" ? " (away)" : ""}: ${e.score}`;
       if (mine) li.className = "you";
       return li;
@@ -398,10 +379,9 @@ function updateHud(now) {
 }
 
 function selfEntity() {
-  const snap = conn.lastSnapshot;
-  if (!snap || conn.playerId === null) return null;
-  const key = `p${conn.playerId}`;
-  return snap.entities.find((e) => entityKey(e) === key) || null;
+  if (!lastState || session.playerId === null) return null;
+  const key = `p${session.playerId}`;
+  return lastState.entities.find((e) => entityKey(e) === key) || null;
 }
 
 function frame(now) {
@@ -415,52 +395,58 @@ function frame(now) {
 Object.defineProperty(window, "__arena", {
   value: Object.freeze({
     get state() {
-      return conn.state;
+      return session.state;
     },
     get playerId() {
-      return conn.playerId;
+      return session.playerId;
     },
     get roomId() {
-      return conn.welcome ? conn.welcome.roomId : null;
+      return session.roomId;
+    },
+    get roomType() {
+      return session.welcome ? session.welcome.roomType : null;
+    },
+    get inviteCode() {
+      return session.inviteCode;
     },
     get resumed() {
-      return conn.welcome ? conn.welcome.resumed : null;
+      return session.welcome ? session.welcome.resumed : null;
     },
     get welcomes() {
       return welcomes;
     },
-    get lastSnapshot() {
-      return conn.lastSnapshot;
+    get lastState() {
+      return lastState;
     },
     get self() {
       return selfEntity();
     },
     get attempt() {
-      return conn.status.attempt;
+      return session.status.attempt;
     },
     get nextRetryMs() {
-      return conn.status.retryInMs;
+      return session.status.retryInMs;
     },
     get retryCapMs() {
-      return conn.status.retryCapMs;
+      return session.status.retryCapMs;
     },
     get rtt() {
-      return conn.rtt;
+      return session.rtt;
     },
     get reason() {
-      return conn.status.reason;
+      return session.status.reason;
     },
     get code() {
-      return conn.status.code;
+      return session.status.code;
     },
     get notice() {
       return lastNotice;
     },
     get inputSeq() {
-      return conn.inputSeq;
+      return session.gameSeq;
     },
     get log() {
-      return conn.log.map((s) => ({ ...s }));
+      return session.log.map((s) => ({ ...s }));
     },
   }),
   enumerable: false,
@@ -468,6 +454,6 @@ Object.defineProperty(window, "__arena", {
   configurable: false,
 });
 
-showStatus(conn.status);
+showButtons(session.status);
 requestAnimationFrame(frame);
-conn.connect();
+session.connect();

@@ -1,15 +1,15 @@
-// End-to-end test of the game page in headless Chromium against the real
-// server binary: the page loads and connects, the keyboard moves the
-// player, a screenshot is taken during play (artifacts/arena.png), a
-// connection cut while the server runs resumes the same player, a frozen
-// connection is caught by the heartbeat and resumed, and a killed server is
-// retried with growing back-off until it is back, where the page joins as
-// a new player and says so.
+// End-to-end test of the arena's page (/arena/) in headless Chromium
+// against the real server binary: the page loads and connects without a
+// click, the keyboard moves the player, a screenshot is taken during play
+// (artifacts/arena.png), a connection cut while the server runs resumes
+// the same player, a frozen connection is caught by the heartbeat and
+// resumed, and a killed server is retried with growing back-off until it
+// is back, where the page joins as a new player and says so.
 //
 // The browser reaches the server through a TCP proxy (harness.mjs) that the
 // test can cut or freeze; the page is told to use it with ?ws=, and to back
 // off and ping quickly with ?backoffBase=200&backoffMax=2000&pingInterval=500
-// &pongTimeout=1500 (documented in game.js). The tests run in order and
+// &pongTimeout=1500 (documented in session.js). The tests run in order and
 // share one server and one browser; every wait is bounded and the file
 // finishes in well under two minutes.
 //
@@ -20,18 +20,8 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, ServerProcess, TcpProxy, freePort, waitInPage } from "./harness.mjs";
-
-const REPO = fileURLToPath(new URL("../../../", import.meta.url));
-const ARTIFACTS = path.join(REPO, "artifacts");
-const SERVER_BIN = process.env.ARENA_SERVER_BIN
-  ? path.resolve(process.env.ARENA_SERVER_BIN)
-  : path.join(REPO, "target/release/server");
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+import { statSync } from "node:fs";
+import { ServerProcess, TcpProxy, artifact, freePort, launchChromium, waitInPage, watchdog } from "./harness.mjs";
 
 /**
  * A small field, so that the few players of this test meet quickly and the
@@ -56,17 +46,11 @@ let browser;
 let page;
 let pageUrl;
 
-const watchdog = setTimeout(() => {
-  console.error(`e2e: still running after ${FILE_TIMEOUT} ms; killing the server and giving up`);
-  server?.child?.kill("SIGKILL");
-  process.exit(1);
-}, FILE_TIMEOUT);
-watchdog.unref();
+const disarm = watchdog("arena e2e", FILE_TIMEOUT, () => server?.child?.kill("SIGKILL"));
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
   const port = await freePort();
-  server = new ServerProcess({ bin: SERVER_BIN, port, args: SERVER_ARGS, logPath: path.join(ARTIFACTS, "e2e-server.log") });
+  server = new ServerProcess({ port, args: SERVER_ARGS, logPath: artifact("e2e-arena-server.log") });
   await server.start();
   proxy = new TcpProxy(port);
   const proxyPort = await proxy.listen();
@@ -77,15 +61,15 @@ before(async () => {
     pingInterval: "500",
     pongTimeout: "1500",
   });
-  pageUrl = `http://127.0.0.1:${port}/?${query}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM_BIN, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  pageUrl = `http://127.0.0.1:${port}/arena/?${query}`;
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   page = await context.newPage();
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
 });
 
 after(async () => {
-  clearTimeout(watchdog);
+  disarm();
   await browser?.close().catch(() => {});
   await proxy?.close().catch(() => {});
   await server?.close().catch(() => {});
@@ -101,7 +85,7 @@ function arena(p = page) {
     self: window.__arena.self,
     attempt: window.__arena.attempt,
     inputSeq: window.__arena.inputSeq,
-    ack: window.__arena.lastSnapshot ? window.__arena.lastSnapshot.ack : null,
+    ack: window.__arena.lastState ? window.__arena.lastState.ack : null,
     notice: window.__arena.notice,
     log: window.__arena.log,
   }));
@@ -114,7 +98,7 @@ function badge(p = page) {
   });
 }
 
-test("the page loads and the badge shows connected", { timeout: TEST_TIMEOUT }, async () => {
+test("the page loads and the badge shows connected, without a click", { timeout: TEST_TIMEOUT }, async () => {
   const response = await page.goto(pageUrl);
   assert.equal(response.status(), 200);
   await waitInPage(page, "the connection", () => window.__arena.state === "connected");
@@ -125,6 +109,7 @@ test("the page loads and the badge shows connected", { timeout: TEST_TIMEOUT }, 
   const a = await arena();
   assert.ok(Number.isInteger(a.playerId), "a player id from Welcome");
   assert.equal(a.resumed, false);
+  assert.equal(await page.evaluate(() => window.__arena.roomType), "arena");
   // The HUD refreshes a few times a second; it must come to show the RTT.
   const rtt = await waitInPage(page, "the HUD to show the RTT", () => {
     const text = document.getElementById("hud-rtt").textContent;
@@ -153,7 +138,7 @@ test("keyboard input moves the player", { timeout: TEST_TIMEOUT }, async () => {
   // Releasing the key stops the player, and the server acknowledges every
   // input the page sent.
   await waitInPage(page, "the acks to catch up", () => {
-    const s = window.__arena.lastSnapshot;
+    const s = window.__arena.lastState;
     return s && s.ack === window.__arena.inputSeq;
   });
   const stopped = (await arena()).self;
@@ -214,7 +199,7 @@ test("a screenshot of the game in play, with others and a dropped player", { tim
     page,
     "another player and a dropped player in view",
     (id) => {
-      const s = window.__arena.lastSnapshot;
+      const s = window.__arena.lastState;
       const players = s.entities.filter((e) => e.kind === "Player");
       return players.length >= 2 && s.entities.some((e) => e.kind === "DroppedPlayer" && e.id === id);
     },
@@ -222,11 +207,32 @@ test("a screenshot of the game in play, with others and a dropped player", { tim
   );
   // Let interpolation settle on the latest positions before the picture.
   await page.waitForTimeout(300);
-  const file = path.join(ARTIFACTS, "arena.png");
+  const file = artifact("arena.png");
   await page.screenshot({ path: file });
   assert.ok(statSync(file).size > 10_000, "the screenshot has content");
-  const players = await page.evaluate(() => window.__arena.lastSnapshot.players);
+  const players = await page.evaluate(() => window.__arena.lastState.players);
   assert.equal(players, 3, "the room counts the dropped player too");
+});
+
+test("?room=ID joins that room, and ?pace=fast quick-joins a room of its own pace", { timeout: TEST_TIMEOUT }, async () => {
+  const roomId = (await page.evaluate(() => window.__arena.roomId));
+  const context = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  try {
+    const byId = await context.newPage();
+    await byId.goto(`${pageUrl}&room=${roomId}`);
+    await waitInPage(byId, "the join by id", () => window.__arena.state === "connected");
+    assert.equal(await byId.evaluate(() => window.__arena.roomId), roomId, "the room asked for");
+    const fast = await context.newPage();
+    await fast.goto(`${pageUrl}&pace=fast`);
+    await waitInPage(fast, "the fast-paced quick join", () => window.__arena.state === "connected");
+    assert.notEqual(await fast.evaluate(() => window.__arena.roomId), roomId, "quick join matches on pace");
+    // Leaving removes the player at once (the Leave message and close 1000).
+    await byId.click("#leave");
+    await waitInPage(byId, "the leave", () => window.__arena.state === "stopped");
+    assert.match(await byId.textContent("#badge"), /You left the game/);
+  } finally {
+    await context.close();
+  }
 });
 
 test("a connection cut while the server runs resumes the same player", { timeout: TEST_TIMEOUT }, async () => {
@@ -244,7 +250,7 @@ test("a connection cut while the server runs resumes the same player", { timeout
   assert.equal(after.resumed, true);
   const drops = after.log.slice(before.log.length).filter((s) => s.state === "reconnecting" && s.code === 1006);
   assert.ok(drops.length >= 1, "the cut was seen as an unclean close (1006)");
-  await waitInPage(page, "a snapshot of the resumed player", () => window.__arena.self !== null);
+  await waitInPage(page, "a state of the resumed player", () => window.__arena.self !== null);
   assert.deepEqual(
     { x: (await arena()).self.x, y: (await arena()).self.y },
     { x: before.self.x, y: before.self.y },

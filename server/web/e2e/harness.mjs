@@ -1,15 +1,34 @@
-// Helpers for the end-to-end test (arena.test.mjs): the real server binary
-// as a child process on a free loopback port, a TCP proxy that the test can
-// cut or freeze to break the browser's connection while the server keeps
-// running, Chromium launched the way this machine needs, and bounded waits.
+// Helpers for the end-to-end tests (arena.test.mjs, four.test.mjs,
+// lobby.test.mjs): the real server binary as a child process on a free
+// loopback port, a TCP proxy that a test can cut, freeze or close to new
+// connections to break one browser's connection while the server keeps
+// running, Chromium launched the way this machine needs, a watchdog that
+// bounds a whole file, and bounded waits that explain themselves.
 //
 // Not a test itself (no *.test.mjs name), and not for unit tests, which
 // need none of this.
 
 import { spawn } from "node:child_process";
-import { createWriteStream, existsSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+/** The repository's root. */
+export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Where screenshots and server logs go; CI keeps them after a failure. */
+export const ARTIFACTS = path.join(REPO, "artifacts");
+
+/** The server binary: ARENA_SERVER_BIN, default target/release/server. */
+export const SERVER_BIN = process.env.ARENA_SERVER_BIN
+  ? path.resolve(process.env.ARENA_SERVER_BIN)
+  : path.join(REPO, "target/release/server");
+
+/** Chromium: CHROMIUM_BIN, default Debian's /usr/bin/chromium. */
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort() {
@@ -46,7 +65,7 @@ function healthz(port) {
  * `logPath`, so a failed run can be read afterwards.
  */
 export class ServerProcess {
-  constructor({ bin, port, args = [], logPath }) {
+  constructor({ bin = SERVER_BIN, port, args = [], logPath }) {
     if (!existsSync(bin)) {
       throw new Error(`server binary ${bin} not found: build it (cargo build --release -p server) or set ARENA_SERVER_BIN`);
     }
@@ -105,7 +124,9 @@ export class ServerProcess {
  * connection through it (the browser sees a close without a close frame,
  * 1006, and the server sees the socket die); `freeze()` stops forwarding on
  * every current connection while keeping the sockets open, so that only a
- * heartbeat can tell the connection is dead. New connections always flow.
+ * heartbeat can tell the connection is dead. New connections flow unless
+ * `refusing` is set. Give each browser page its own proxy to break one
+ * player's connection and not the other's.
  */
 export class TcpProxy {
   constructor(targetPort) {
@@ -114,6 +135,11 @@ export class TcpProxy {
     this.pairs = new Set();
     /** Connections that `freeze()` stopped; they stay open until close(). */
     this.frozen = new Set();
+    /**
+     * While true, new connections are reset at once, as if the network
+     * were down: a test holds a client away for as long as it needs.
+     */
+    this.refusing = false;
     this.server = net.createServer((client) => this._accept(client));
   }
 
@@ -127,6 +153,11 @@ export class TcpProxy {
   }
 
   _accept(client) {
+    if (this.refusing) {
+      client.on("error", () => {});
+      client.resetAndDestroy();
+      return;
+    }
     const upstream = net.connect(this.targetPort, "127.0.0.1");
     const pair = { client, upstream };
     this.pairs.add(pair);
@@ -199,8 +230,76 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
+ * Launches Chromium with CHROMIUM_ARGS; every wait bounded. Playwright kills
+ * the browser it launched when this process exits.
+ */
+export function launchChromium() {
+  return chromium.launch({ executablePath: CHROMIUM_BIN, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/** The artifacts directory, created if needed; returns `name` inside it. */
+export function artifact(name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return path.join(ARTIFACTS, name);
+}
+
+/**
+ * Bounds a whole test file: whatever hangs, the run ends after `ms`, and
+ * `cleanup` (which should kill the server children, which would outlive
+ * this process) runs first. Returns a function that disarms it.
+ */
+export function watchdog(name, ms, cleanup) {
+  const timer = setTimeout(() => {
+    console.error(`${name}: still running after ${ms} ms; cleaning up and giving up`);
+    try {
+      cleanup();
+    } finally {
+      process.exit(1);
+    }
+  }, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
+/**
+ * What a page's debug hooks say, for failure messages: whichever of
+ * window.__arena, window.__four and window.__lobby the page has.
+ */
+async function describePage(page) {
+  try {
+    return JSON.stringify(
+      await page.evaluate(() => {
+        const out = { url: location.href, badge: document.getElementById("badge")?.textContent };
+        if (window.__arena) {
+          const a = window.__arena;
+          Object.assign(out, { state: a.state, playerId: a.playerId, attempt: a.attempt, log: a.log.slice(-8) });
+        }
+        if (window.__four) {
+          const f = window.__four;
+          Object.assign(out, {
+            connection: f.connection,
+            seat: f.seat,
+            turn: f.turn,
+            status: f.status,
+            moves: f.moves,
+            events: f.events.slice(-8),
+            log: f.log.slice(-6),
+            notice: f.notice,
+          });
+        }
+        if (window.__lobby) Object.assign(out, { rooms: window.__lobby.rooms, error: window.__lobby.error });
+        return out;
+      }),
+    );
+  } catch {
+    // The page itself is gone; the original error says enough.
+    return "unavailable";
+  }
+}
+
+/**
  * Waits until `fn` (run in the page) returns something truthy; on timeout,
- * fails with `what` and the page's debug hook, so the failure explains
+ * fails with `what` and the page's debug hooks, so the failure explains
  * itself.
  */
 export async function waitInPage(page, what, fn, arg, timeoutMs = 10000) {
@@ -208,20 +307,6 @@ export async function waitInPage(page, what, fn, arg, timeoutMs = 10000) {
     const handle = await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 50 });
     return await handle.jsonValue();
   } catch (e) {
-    let state = "unavailable";
-    try {
-      state = JSON.stringify(
-        await page.evaluate(() => ({
-          state: window.__arena.state,
-          playerId: window.__arena.playerId,
-          attempt: window.__arena.attempt,
-          badge: document.getElementById("badge").textContent,
-          log: window.__arena.log.slice(-8),
-        })),
-      );
-    } catch {
-      // The page itself is gone; the original error says enough.
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page: ${state}\n${e.message}`);
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page: ${await describePage(page)}\n${e.message}`);
   }
 }

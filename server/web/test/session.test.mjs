@@ -1,0 +1,600 @@
+// Unit tests of Session (session.js) with a fake WebSocket class and
+// node:test's fake timers (fake-server.mjs): the back-off schedule and its
+// reset, the retry policy of every close code (Resume, Rejoin with the
+// page's room request, Stop with the reason), the heartbeat, resume with
+// the token and the last event, the delivery of events once and in order
+// with coalesced acknowledgements, the numbering of game messages,
+// offline/online and visibility handling, leaving, storage, and the badge.
+//
+// Time moves only through tick(), so nothing here depends on the
+// machine's speed. Not for the codec (envelope.test.mjs) or real sockets
+// and browsers (e2e/).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  CLIENT_CLOSE,
+  CLOSE_CODES,
+  Session,
+  backoffCap,
+  backoffDelay,
+  badgeText,
+  bindBadge,
+  memoryStorage,
+} from "../session.js";
+import { ROOM, TOKEN, URL_, accept, eventMsg, setup, stateMsg, welcome } from "./fake-server.mjs";
+
+const STORAGE_KEY = `session:${URL_}`;
+
+test("the back-off ceiling doubles from the base up to the maximum", () => {
+  const caps = [1, 2, 3, 4, 5, 6, 7, 50].map((n) => backoffCap(n, 1000, 30000));
+  assert.deepEqual(caps, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  assert.equal(backoffCap(3, 200, 2000), 800);
+  // Full jitter: the delay is random() times the ceiling, never more.
+  assert.equal(backoffDelay(3, 1000, 30000, () => 0), 0);
+  assert.equal(backoffDelay(3, 1000, 30000, () => 0.25), 1000);
+  assert.equal(backoffDelay(9, 1000, 30000, () => 0.999), 29970);
+});
+
+test("failed attempts retry on the jittered schedule, each only after its delay", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  assert.equal(env.session.state, "connecting");
+  const delays = [];
+  for (let attempt = 1; attempt <= 7; attempt++) {
+    env.last().drop();
+    const s = env.session.status;
+    assert.equal(s.state, "reconnecting");
+    assert.equal(s.attempt, attempt);
+    delays.push(s.retryInMs);
+    assert.equal(s.retryCapMs, backoffCap(attempt, 1000, 30000));
+    const before = env.sockets.length;
+    env.tick(s.retryInMs - 1);
+    assert.equal(env.sockets.length, before, `attempt ${attempt} must wait its delay`);
+    env.tick(1);
+    assert.equal(env.sockets.length, before + 1, `attempt ${attempt} runs after its delay`);
+    assert.equal(env.session.status.retryInMs, null, "trying now");
+  }
+  assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000, 15000, 15000]);
+});
+
+test("full jitter: the delay is anywhere between zero and the ceiling", (t) => {
+  for (const r of [0, 0.1, 0.999]) {
+    const env = setup(t, { random: () => r });
+    env.session.connect();
+    env.last().drop();
+    env.tick(env.session.status.retryInMs);
+    env.last().drop();
+    assert.equal(env.session.status.retryInMs, r * 2000);
+    t.mock.timers.reset();
+  }
+});
+
+test("the back-off resets after a successful connection", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  for (let i = 0; i < 4; i++) {
+    env.last().drop();
+    env.tick(env.session.status.retryInMs);
+  }
+  assert.equal(env.session.status.attempt, 4);
+  accept(env);
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.session.status.attempt, 0);
+  env.last().drop();
+  assert.equal(env.session.status.attempt, 1);
+  assert.equal(env.session.status.retryCapMs, 1000);
+});
+
+test("the first Hello carries the page's room request and no resume", (t) => {
+  const room = { type: "Create", roomType: "four", options: [["speed", "fast"]], private: true };
+  const env = setup(t, { session: { room } });
+  env.session.connect();
+  const ws = env.last();
+  ws.open();
+  assert.deepEqual(ws.sentOf("Hello"), [{ type: "Hello", version: 2, resume: null, room }]);
+  ws.deliver(welcome({ inviteCode: "K7M2XQ9P", roomId: 12 }));
+  assert.equal(env.session.inviteCode, "K7M2XQ9P");
+  assert.equal(env.session.roomId, 12);
+  assert.equal(env.session.playerId, 7);
+  assert.deepEqual(env.events.welcome[0].game, Uint8Array.of(7, 6), "the game's welcome bytes reach the page");
+});
+
+test("a Session needs a url and a room request it can encode", () => {
+  assert.throws(() => new Session({ room: ROOM }), TypeError);
+  assert.throws(() => new Session({ url: URL_ }), TypeError);
+  assert.throws(() => new Session({ url: URL_, room: { type: "JoinById", roomId: -1 } }), RangeError);
+});
+
+test("Resume codes, 1006 and this client's own codes reconnect with the token and the last event", (t) => {
+  const resumeCodes = Object.entries(CLOSE_CODES)
+    .filter(([, c]) => c.retry === "Resume")
+    .map(([code]) => Number(code));
+  assert.deepEqual(resumeCodes, [1001, 1011, 1012, 4004, 4005, 4006, 4008]);
+  for (const code of [...resumeCodes, 1006, 1005, 3999]) {
+    const env = setup(t);
+    env.session.connect();
+    const first = accept(env);
+    first.deliver(eventMsg(1));
+    first.deliver(eventMsg(2));
+    first.serverClose(code, "bye", code !== 1006);
+    assert.equal(env.session.state, "reconnecting", `close ${code}`);
+    assert.equal(env.events.close.at(-1).policy, "Resume");
+    env.tick(env.session.status.retryInMs);
+    const second = env.last();
+    second.open();
+    assert.deepEqual(second.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 2 }, `close ${code}`);
+    second.deliver(welcome({ resumed: true }));
+    assert.equal(env.session.state, "connected");
+    assert.equal(env.session.playerId, 7);
+    t.mock.timers.reset();
+  }
+});
+
+test("4002 forgets the token, rejoins at once with the page's room request, and says so", (t) => {
+  const room = { type: "JoinByCode", code: "K7M2XQ9P" };
+  const env = setup(t, { session: { room } });
+  env.session.connect();
+  const first = accept(env);
+  first.deliver(eventMsg(1));
+  first.drop();
+  env.tick(env.session.status.retryInMs);
+  const resuming = env.last();
+  resuming.open();
+  assert.deepEqual(resuming.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 1 });
+  resuming.serverClose(4002, "resume token unknown or expired");
+  assert.equal(env.session.state, "reconnecting");
+  assert.equal(env.session.status.retryInMs, 0, "no back-off: the server is up and no token is left");
+  assert.equal(env.session.token, null);
+  assert.equal(env.session.lastEvent, 0);
+  env.tick(0);
+  const rejoin = env.last();
+  assert.notEqual(rejoin, resuming);
+  rejoin.open();
+  assert.deepEqual(rejoin.sentOf("Hello")[0], { type: "Hello", version: 2, resume: null, room }, "the same request again");
+  const fresh = Uint8Array.from({ length: 16 }, (_, i) => i);
+  rejoin.deliver(welcome({ playerId: 8, resumeToken: fresh }));
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.events.notice.length, 1);
+  assert.match(env.events.notice[0], /no longer knows this session.*new player \(#8\)/);
+  assert.deepEqual(env.session.token, fresh, "the new token replaces the old");
+  // The new session's events start from 1 again.
+  rejoin.deliver(eventMsg(1, Uint8Array.of(42)));
+  assert.deepEqual(env.events.event.at(-1), { type: "Event", seq: 1, data: Uint8Array.of(42) });
+});
+
+test("4001 and 4017 rejoin as a new player, with back-off", (t) => {
+  const rejoinCodes = Object.entries(CLOSE_CODES)
+    .filter(([, c]) => c.retry === "Rejoin")
+    .map(([code]) => Number(code));
+  assert.deepEqual(rejoinCodes, [4001, 4002, 4017], "4002 has a test of its own");
+  for (const code of [4001, 4017]) {
+    const env = setup(t);
+    env.session.connect();
+    const ws = accept(env);
+    ws.deliver(eventMsg(1));
+    ws.serverClose(code, "");
+    assert.equal(env.session.state, "reconnecting");
+    assert.equal(env.events.close.at(-1).policy, "Rejoin");
+    assert.equal(env.session.status.retryInMs, 500, `close ${code} backs off`);
+    assert.equal(env.session.token, null);
+    env.tick(499);
+    assert.equal(env.sockets.length, 1);
+    env.tick(1);
+    env.last().open();
+    assert.deepEqual(env.last().sentOf("Hello")[0].resume, null);
+    assert.deepEqual(env.last().sentOf("Hello")[0].room, ROOM);
+    t.mock.timers.reset();
+  }
+});
+
+test("Stop codes stop retrying, say why with the server's words, and forget the token", (t) => {
+  const cases = {
+    1000: /session ended/,
+    1002: /protocol error/,
+    1003: /text instead of binary/,
+    1007: /could not decode/,
+    1008: /policy/,
+    1009: /too big/,
+    4000: /version mismatch/,
+    4003: /too fast/,
+    4007: /taken over by another tab/,
+    4009: /does not host that game/,
+    4010: /No open room/,
+    4011: /no new players/,
+    4012: /room is full/,
+    4013: /private/,
+    4014: /^The game did not let you in: server words$/,
+    4015: /^The game removed you: server words$/,
+    4016: /^The room has ended: server words$/,
+    4018: /Too many invite-code attempts/,
+  };
+  const stopCodes = Object.entries(CLOSE_CODES)
+    .filter(([, c]) => c.retry === "Stop")
+    .map(([code]) => code);
+  assert.deepEqual(Object.keys(cases), stopCodes, "every Stop code is tried");
+  for (const [code, why] of Object.entries(cases)) {
+    const env = setup(t);
+    env.session.connect();
+    accept(env);
+    env.last().serverClose(Number(code), "server words");
+    const s = env.session.status;
+    assert.equal(s.state, "stopped", `close ${code}`);
+    assert.equal(s.code, Number(code));
+    assert.match(s.reason, why);
+    assert.match(s.reason, /server words/, "the server's reason is shown too");
+    assert.equal(env.session.token, null);
+    assert.equal(env.storage.getItem(STORAGE_KEY), null);
+    const count = env.sockets.length;
+    env.tick(120_000);
+    assert.equal(env.sockets.length, count, `close ${code}: no retry`);
+    t.mock.timers.reset();
+  }
+});
+
+test("a refusal at the door (join by code, no such room) stops before any Welcome", (t) => {
+  const env = setup(t, { session: { room: { type: "JoinByCode", code: "ZZZZ2222" } } });
+  env.session.connect();
+  env.last().open();
+  env.last().serverClose(4010, "no open room has that invite code");
+  assert.equal(env.session.state, "stopped");
+  assert.match(env.session.status.reason, /No open room has that id or invite code/);
+  assert.equal(env.session.playerId, null);
+});
+
+test("a first connection that fails is retried like any other", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  env.last().drop();
+  assert.equal(env.session.state, "reconnecting");
+  assert.equal(env.session.status.attempt, 1);
+});
+
+test("the heartbeat pings at once and then every interval, and measures RTT", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = accept(env);
+  assert.equal(ws.sentOf("Ping").length, 1, "a Ping right after Welcome");
+  env.tick(40);
+  ws.deliver({ type: "Pong", t: ws.sentOf("Ping")[0].t, serverTimeMs: 1_700_000_000_000n });
+  assert.equal(env.session.rtt, 40);
+  env.tick(2960);
+  assert.equal(ws.sentOf("Ping").length, 2);
+  // Answered every time: no timeout however long it runs.
+  for (let i = 0; i < 10; i++) {
+    ws.deliver({ type: "Pong", t: ws.sentOf("Ping").at(-1).t, serverTimeMs: 0n });
+    env.tick(3000);
+  }
+  assert.equal(env.session.state, "connected");
+  assert.equal(ws.closedWith, null);
+});
+
+test("no Pong within the timeout: the socket is abandoned with a 3000 code and the player resumed", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = accept(env);
+  // The socket still says open and states keep coming, but no Pong.
+  for (let ms = 0; ms < 4900; ms += 100) {
+    ws.deliver(stateMsg(ms / 100, 0));
+    env.tick(100);
+  }
+  assert.equal(env.session.state, "connected");
+  env.tick(100);
+  assert.equal(ws.closedWith?.code, CLIENT_CLOSE.HEARTBEAT_TIMEOUT);
+  assert.ok(ws.closedWith.code >= 3000 && ws.closedWith.code <= 3999, "not 1000: keep the session");
+  assert.equal(env.session.state, "reconnecting");
+  // Whatever the abandoned socket reports later is ignored.
+  ws.serverClose(4007, "taken over");
+  assert.equal(env.session.state, "reconnecting");
+  env.tick(env.session.status.retryInMs);
+  const next = env.last();
+  assert.notEqual(next, ws);
+  next.open();
+  assert.deepEqual(next.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 0 });
+});
+
+test("a socket that never gets its Welcome is abandoned after the connect timeout", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = env.last();
+  ws.open();
+  env.tick(9999);
+  assert.equal(ws.closedWith, null);
+  env.tick(1);
+  assert.equal(ws.closedWith.code, CLIENT_CLOSE.CONNECT_TIMEOUT);
+  assert.equal(env.session.state, "reconnecting");
+});
+
+test("events reach the page once and in order, and are acknowledged at most every 100 ms", (t) => {
+  const env = setup(t, { session: { pongTimeoutMs: 600_000 } });
+  env.session.connect();
+  const ws = accept(env);
+  ws.deliver(eventMsg(1));
+  ws.deliver(eventMsg(2));
+  ws.deliver(eventMsg(2));
+  ws.deliver(eventMsg(1));
+  assert.deepEqual(env.events.event.map((e) => e.seq), [1, 2], "repeats are not delivered twice");
+  assert.equal(ws.sentOf("EventAck").length, 0, "acks wait to be coalesced");
+  env.tick(99);
+  assert.equal(ws.sentOf("EventAck").length, 0);
+  env.tick(1);
+  assert.deepEqual(ws.sentOf("EventAck"), [{ type: "EventAck", upto: 2 }]);
+  // A steady stream: one ack per 100 ms, covering everything before it.
+  for (let seq = 3; seq <= 30; seq++) {
+    ws.deliver(eventMsg(seq));
+    env.tick(10);
+  }
+  const acks = ws.sentOf("EventAck").map((a) => a.upto);
+  assert.ok(acks.length <= 4, `coalesced: ${acks}`);
+  env.tick(100);
+  assert.equal(ws.sentOf("EventAck").at(-1).upto, 30);
+  assert.deepEqual(
+    ws.sentOf("EventAck").map((a) => a.upto),
+    [...ws.sentOf("EventAck").map((a) => a.upto)].sort((a, b) => a - b),
+    "acks only move forward",
+  );
+  // Nothing new: no ack.
+  const count = ws.sentOf("EventAck").length;
+  env.tick(1000);
+  assert.equal(ws.sentOf("EventAck").length, count);
+  assert.deepEqual(env.events.event.map((e) => e.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+});
+
+test("a burst of events is acknowledged at once, before the server's backlog bound", (t) => {
+  const env = setup(t, { session: { pongTimeoutMs: 600_000 } });
+  env.session.connect();
+  const ws = accept(env);
+  for (let seq = 1; seq <= 600; seq++) ws.deliver(eventMsg(seq));
+  assert.deepEqual(ws.sentOf("EventAck").map((a) => a.upto), [256, 512]);
+  env.tick(100);
+  assert.equal(ws.sentOf("EventAck").at(-1).upto, 600);
+});
+
+test("the last event processed is stored, and a resume replays only the later ones", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  let ws = accept(env);
+  for (let seq = 1; seq <= 3; seq++) ws.deliver(eventMsg(seq));
+  assert.deepEqual(JSON.parse(env.storage.getItem(STORAGE_KEY)), {
+    token: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+    lastEvent: 3,
+  });
+  // Dropped before any ack went out: the server still holds 1 to 3, and
+  // replays what follows the last event the resume names.
+  ws.drop();
+  env.tick(env.session.status.retryInMs);
+  ws = env.last();
+  ws.open();
+  assert.deepEqual(ws.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 3 });
+  ws.deliver(welcome({ resumed: true }));
+  ws.deliver(eventMsg(4));
+  ws.deliver(eventMsg(5));
+  assert.deepEqual(env.events.event.map((e) => e.seq), [1, 2, 3, 4, 5]);
+  env.tick(100);
+  assert.deepEqual(ws.sentOf("EventAck"), [{ type: "EventAck", upto: 5 }], "the resume acknowledged 1 to 3");
+});
+
+test("an event whose predecessor is missing drops the connection and resumes from the last one", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = accept(env);
+  ws.deliver(eventMsg(1));
+  ws.deliver(eventMsg(3));
+  assert.deepEqual(env.events.event.map((e) => e.seq), [1], "3 is not delivered out of order");
+  assert.equal(ws.closedWith.code, CLIENT_CLOSE.EVENT_GAP);
+  assert.equal(env.session.state, "reconnecting");
+  env.tick(env.session.status.retryInMs);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 1 });
+});
+
+test("a reload resumes with the stored token and last event; another page or server does not", (t) => {
+  const storage = memoryStorage();
+  const env = setup(t, { storage, session: { storageKey: "four:quick" } });
+  env.session.connect();
+  const ws = accept(env);
+  ws.deliver(eventMsg(1));
+  ws.deliver(eventMsg(2));
+  env.session.dispose();
+  assert.equal(ws.closedWith.code, CLIENT_CLOSE.DISPOSED, "a reload does not leave");
+  assert.equal(env.session.state, "idle");
+  t.mock.timers.reset();
+  const reloaded = setup(t, { storage, session: { storageKey: "four:quick" } });
+  assert.equal(reloaded.session.lastEvent, 2);
+  reloaded.session.connect();
+  reloaded.last().open();
+  assert.deepEqual(reloaded.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 2 });
+  for (const other of [{ storageKey: "arena:quick" }, { storageKey: "four:quick", url: "ws://elsewhere.test/ws" }]) {
+    t.mock.timers.reset();
+    const env2 = setup(t, { storage, session: other });
+    env2.session.connect();
+    env2.last().open();
+    assert.equal(env2.last().sentOf("Hello")[0].resume, null, JSON.stringify(other));
+  }
+});
+
+test("storage that refuses writes still resumes after a drop, from memory", (t) => {
+  const storage = {
+    getItem: () => null,
+    setItem: () => {
+      throw new Error("QuotaExceededError");
+    },
+    removeItem: () => {},
+  };
+  const env = setup(t, { storage });
+  env.session.connect();
+  const ws = accept(env);
+  ws.deliver(eventMsg(1));
+  ws.drop();
+  env.tick(env.session.status.retryInMs);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 1 });
+});
+
+test("game messages: numbered from 1, refused without a session, and continued above a resume's ack", (t) => {
+  const env = setup(t);
+  assert.equal(env.session.send(Uint8Array.of(1)), null, "nothing to send on yet");
+  env.session.connect();
+  let ws = accept(env);
+  assert.equal(env.session.canSend, true);
+  assert.equal(env.session.send(Uint8Array.of(0, 3)), 1);
+  assert.equal(env.session.send(Uint8Array.of(1)), 2);
+  assert.deepEqual(ws.sentOf("Game"), [
+    { type: "Game", seq: 1, data: Uint8Array.of(0, 3) },
+    { type: "Game", seq: 2, data: Uint8Array.of(1) },
+  ]);
+  assert.throws(() => env.session.send([1]), TypeError, "game bytes are a Uint8Array");
+  ws.drop();
+  assert.equal(env.session.send(Uint8Array.of(9)), null, "not while reconnecting");
+  env.tick(env.session.status.retryInMs);
+  ws = accept(env, welcome({ resumed: true }));
+  assert.equal(env.session.canSend, false, "a resumed session waits for its first state");
+  assert.equal(env.session.send(Uint8Array.of(9)), null);
+  ws.deliver(stateMsg(50, 7));
+  assert.equal(env.session.send(Uint8Array.of(9)), 8, "above the server's ack");
+  assert.deepEqual(env.events.state.at(-1), stateMsg(50, 7));
+  assert.deepEqual(env.session.lastState, stateMsg(50, 7));
+});
+
+test("offline: no attempts while offline, one at once when back online", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  accept(env);
+  env.online.set(false);
+  assert.equal(env.session.state, "connected", "a live connection is not dropped for an offline event");
+  env.last().drop();
+  assert.equal(env.session.state, "offline");
+  const count = env.sockets.length;
+  env.tick(120_000);
+  assert.equal(env.sockets.length, count, "nothing is tried while offline");
+  env.online.set(true);
+  assert.equal(env.sockets.length, count + 1, "back online: try at once");
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 0 });
+});
+
+test("going offline while waiting to retry cancels the wait", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  accept(env);
+  env.last().drop();
+  assert.equal(env.session.state, "reconnecting");
+  env.online.set(false);
+  assert.equal(env.session.state, "offline");
+  const count = env.sockets.length;
+  env.tick(60_000);
+  assert.equal(env.sockets.length, count);
+  env.online.set(true);
+  assert.equal(env.sockets.length, count + 1);
+  assert.equal(env.session.state, "reconnecting");
+});
+
+test("connect() while offline waits for the network", (t) => {
+  const env = setup(t);
+  env.online.set(false);
+  env.session.connect();
+  assert.equal(env.session.state, "offline");
+  assert.equal(env.sockets.length, 0);
+  env.online.set(true);
+  assert.equal(env.sockets.length, 1);
+});
+
+test("a page coming back into view retries at once, and probes a live connection", (t) => {
+  const env = setup(t, { random: () => 0.99 });
+  env.session.connect();
+  const ws = accept(env);
+  assert.equal(ws.sentOf("Ping").length, 1);
+  env.visible.set(false);
+  env.visible.set(true);
+  assert.equal(ws.sentOf("Ping").length, 2, "visible again: ping now");
+  ws.drop();
+  for (let i = 0; i < 4; i++) {
+    env.tick(env.session.status.retryInMs);
+    env.last().drop();
+  }
+  assert.ok(env.session.status.retryInMs > 10_000);
+  const count = env.sockets.length;
+  env.visible.set(false);
+  assert.equal(env.sockets.length, count, "hiding does not retry");
+  env.visible.set(true);
+  assert.equal(env.sockets.length, count + 1, "showing retries now");
+});
+
+test("leave() says Leave, closes with 1000, forgets the token and never retries", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = accept(env);
+  ws.deliver(eventMsg(1));
+  env.session.leave();
+  assert.deepEqual(ws.sentOf("Leave"), [{ type: "Leave" }]);
+  assert.deepEqual(ws.closedWith, { code: 1000, reason: "leave" });
+  assert.equal(env.session.state, "stopped");
+  assert.match(env.session.status.reason, /left/);
+  assert.equal(env.session.token, null);
+  assert.equal(env.session.lastEvent, 0);
+  env.tick(120_000);
+  assert.equal(env.sockets.length, 1);
+  // Joining again is a new player.
+  env.session.connect();
+  env.last().open();
+  assert.equal(env.last().sentOf("Hello")[0].resume, null);
+});
+
+test("an undecodable message from the server stops the client with a reason", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = accept(env);
+  ws.onmessage({ data: new Uint8Array([9]).buffer });
+  assert.equal(env.session.state, "stopped");
+  assert.equal(ws.closedWith.code, CLIENT_CLOSE.UNDECODABLE);
+  assert.match(env.session.status.reason, /cannot read/);
+  env.tick(120_000);
+  assert.equal(env.sockets.length, 1);
+});
+
+test("a State before Welcome is a broken server", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const ws = env.last();
+  ws.open();
+  ws.deliver(stateMsg(1, 0));
+  assert.equal(env.session.state, "stopped");
+  assert.match(env.session.status.reason, /a State before Welcome/);
+});
+
+test("every status change is reported once, in order", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  env.last().drop();
+  env.tick(env.session.status.retryInMs);
+  accept(env);
+  env.last().serverClose(4007, "");
+  assert.deepEqual(
+    env.events.status.map((s) => s.state),
+    ["connecting", "reconnecting", "reconnecting", "connected", "stopped"],
+  );
+  assert.deepEqual(env.session.log.map((s) => s.state), env.events.status.map((s) => s.state));
+});
+
+test("the badge follows the session: words for people, the state for the style sheet", (t) => {
+  const env = setup(t);
+  const badge = { textContent: "", dataset: {} };
+  const off = bindBadge(env.session, badge);
+  assert.deepEqual([badge.textContent, badge.dataset.state], ["Not connected", "idle"]);
+  env.session.connect();
+  assert.deepEqual([badge.textContent, badge.dataset.state], ["Connecting…", "connecting"]);
+  accept(env);
+  assert.deepEqual([badge.textContent, badge.dataset.state], ["Connected", "connected"]);
+  env.last().drop();
+  assert.equal(badge.textContent, "Reconnecting (attempt 1, next try in 0.5 s)");
+  env.tick(500);
+  assert.equal(badge.textContent, "Reconnecting (attempt 1, trying now…)");
+  env.online.set(false);
+  env.last().drop();
+  assert.deepEqual([badge.textContent, badge.dataset.state], ["Offline: waiting for the network", "offline"]);
+  off();
+  env.online.set(true);
+  assert.equal(badge.dataset.state, "offline", "unbound");
+  assert.equal(badgeText({ state: "stopped", reason: "You left the game." }), "Stopped: You left the game.");
+  assert.equal(badgeText({ state: "reconnecting", attempt: 3, retryInMs: 12_400 }), "Reconnecting (attempt 3, next try in 12 s)");
+});
