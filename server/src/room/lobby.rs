@@ -360,6 +360,10 @@ impl Lobby {
             entry.occupancy += 1;
             return Ok(self.reservation(entry.handle.clone()));
         }
+        // Checked again: other rooms may have opened while the game was made.
+        if inner.rooms.len() >= self.defaults.max_rooms as usize {
+            return Err(Refusal::new(CloseCode::RoomFull, "the server is at its room limit"));
+        }
         let props = RoomProps {
             capacity: kind.room_type.settings().capacity,
             locked: false,
