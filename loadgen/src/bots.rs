@@ -6,7 +6,7 @@ use game_api::BotSpec;
 
 /// Every game loadgen can play, by the name `--game` takes (which is also
 /// the room type it quick-joins).
-pub const BOTS: &[BotSpec] = &[arena::bot::SPEC, four::bot::SPEC];
+pub const BOTS: &[BotSpec] = &[arena::bot::SPEC, four::bot::SPEC, place::bot::SPEC];
 
 /// The bot of the game named `name`.
 pub fn find(name: &str) -> Option<BotSpec> {
@@ -28,6 +28,6 @@ mod tests {
             assert_eq!(find(b.room_type).map(|f| f.room_type), Some(b.room_type));
         }
         assert!(find("chess").is_none());
-        assert_eq!(names(), ["arena", "four"]);
+        assert_eq!(names(), ["arena", "four", "place"]);
     }
 }

@@ -549,11 +549,14 @@ async fn read_loop(
                 // Jitter is measured between states of consecutive ticks
                 // only: a game that skips unchanged states, or a slow
                 // reader that skipped some, says nothing about jitter.
-                if let Some((tick, at)) = last_state
-                    && s.tick == tick.wrapping_add(1)
-                {
-                    let gap = now.saturating_duration_since(at);
-                    full |= local.record(Metric::StateJitter, micros(gap.abs_diff(tick_period)));
+                if let Some((tick, at)) = last_state {
+                    if s.tick == tick.wrapping_add(1) {
+                        let gap = now.saturating_duration_since(at);
+                        full |=
+                            local.record(Metric::StateJitter, micros(gap.abs_diff(tick_period)));
+                    } else {
+                        local.counters.state_gaps += 1;
+                    }
                 }
                 last_state = Some((s.tick, now));
                 let progress = {

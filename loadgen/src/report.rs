@@ -234,8 +234,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "states: {}; events: {}; pings {}, pongs {}",
-            c.states, c.events, c.pings, c.pongs
+            "states: {} ({} after a gap); events: {}; pings {}, pongs {}",
+            c.states, c.state_gaps, c.events, c.pings, c.pongs
         );
         let _ = writeln!(
             out,

@@ -86,6 +86,11 @@ pub struct Counters {
     pub inputs_in_flight_at_end: u64,
     /// States received.
     pub states: u64,
+    /// States that came after one or more ticks without a state: skipped
+    /// for a slow reader (latest wins), or unchanged in a game that skips
+    /// unchanged states. Every other state but a connection's first is
+    /// one tick after the last, and gives a jitter sample.
+    pub state_gaps: u64,
     /// Events received (each exactly once, in order, or an error is
     /// counted).
     pub events: u64,
@@ -134,6 +139,7 @@ impl Counters {
             inputs_lost,
             inputs_in_flight_at_end,
             states,
+            state_gaps,
             events,
             msgs_in,
             bytes_in,

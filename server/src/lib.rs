@@ -11,7 +11,8 @@
 //!   graceful shutdown;
 //! - [`state`]: the state file that carries rooms and sessions over a
 //!   planned restart;
-//! - [`web`]: the embedded lobby and game pages.
+//! - [`web`]: the embedded lobby and game pages;
+//! - [`process`]: logging, the open-file limit and signals, for binaries.
 //!
 //! Embed it with [`Server::builder`], register room types (games written
 //! against `game_api`), [`ServerBuilder::bind`] and [`Server::run`];
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod metrics;
 pub mod net;
+pub mod process;
 pub mod room;
 pub mod shutdown;
 pub mod state;

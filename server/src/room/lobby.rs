@@ -362,7 +362,10 @@ impl Lobby {
         }
         // Checked again: other rooms may have opened while the game was made.
         if inner.rooms.len() >= self.defaults.max_rooms as usize {
-            return Err(Refusal::new(CloseCode::RoomFull, "the server is at its room limit"));
+            return Err(Refusal::new(
+                CloseCode::RoomFull,
+                "the server is at its room limit",
+            ));
         }
         let props = RoomProps {
             capacity: kind.room_type.settings().capacity,
