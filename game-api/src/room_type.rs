@@ -31,6 +31,36 @@ pub struct WebAsset {
     pub body: &'static [u8],
 }
 
+impl WebAsset {
+    /// An HTML page.
+    pub const fn html(path: &'static str, body: &'static [u8]) -> Self {
+        Self {
+            path,
+            content_type: "text/html; charset=utf-8",
+            body,
+        }
+    }
+
+    /// A JavaScript module. Browsers refuse to run a module served with
+    /// another content type, so this one matters.
+    pub const fn js(path: &'static str, body: &'static [u8]) -> Self {
+        Self {
+            path,
+            content_type: "text/javascript; charset=utf-8",
+            body,
+        }
+    }
+
+    /// A style sheet.
+    pub const fn css(path: &'static str, body: &'static [u8]) -> Self {
+        Self {
+            path,
+            content_type: "text/css; charset=utf-8",
+            body,
+        }
+    }
+}
+
 /// How the server runs the rooms of a type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomSettings {

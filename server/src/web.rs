@@ -13,36 +13,12 @@
 use game_api::{RoomType, WebAsset};
 use std::collections::HashMap;
 
-/// Content type of HTML pages.
-const HTML: &str = "text/html; charset=utf-8";
-/// Content type of JavaScript. Browsers refuse to run a module script
-/// served with a non-JavaScript type, so this one matters.
-const JS: &str = "text/javascript; charset=utf-8";
-/// Content type of style sheets.
-const CSS: &str = "text/css; charset=utf-8";
-
 /// The lobby and what every game page shares, by request path.
 pub const BASE: &[WebAsset] = &[
-    WebAsset {
-        path: "/index.html",
-        content_type: HTML,
-        body: include_bytes!("../web/index.html"),
-    },
-    WebAsset {
-        path: "/lobby.js",
-        content_type: JS,
-        body: include_bytes!("../web/lobby.js"),
-    },
-    WebAsset {
-        path: "/session.js",
-        content_type: JS,
-        body: include_bytes!("../web/session.js"),
-    },
-    WebAsset {
-        path: "/style.css",
-        content_type: CSS,
-        body: include_bytes!("../web/style.css"),
-    },
+    WebAsset::html("/index.html", include_bytes!("../web/index.html")),
+    WebAsset::js("/lobby.js", include_bytes!("../web/lobby.js")),
+    WebAsset::js("/session.js", include_bytes!("../web/session.js")),
+    WebAsset::css("/style.css", include_bytes!("../web/style.css")),
 ];
 
 /// Every embedded file the server serves.
@@ -107,6 +83,10 @@ impl Web {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    const HTML: &str = "text/html; charset=utf-8";
+    const JS: &str = "text/javascript; charset=utf-8";
+    const CSS: &str = "text/css; charset=utf-8";
 
     fn web() -> Web {
         Web::new(&[
@@ -247,11 +227,7 @@ mod tests {
 
     #[test]
     fn clashing_and_misplaced_assets_are_refused() {
-        const CLASH: &[WebAsset] = &[WebAsset {
-            path: "/session.js",
-            content_type: JS,
-            body: b"",
-        }];
+        const CLASH: &[WebAsset] = &[WebAsset::js("/session.js", b"")];
         let t = arena::room_type(arena::ArenaConfig::default());
         assert!(
             Web::new(&[t.clone(), t.clone()]).is_err(),

@@ -312,21 +312,9 @@ impl Game for Place {
 
 /// The page, served at `/place/`; `/session.js` comes from the server.
 pub const WEB: &[WebAsset] = &[
-    WebAsset {
-        path: "/place/index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../web/index.html"),
-    },
-    WebAsset {
-        path: "/place/game.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/game.js"),
-    },
-    WebAsset {
-        path: "/place/codec.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/codec.js"),
-    },
+    WebAsset::html("/place/index.html", include_bytes!("../web/index.html")),
+    WebAsset::js("/place/game.js", include_bytes!("../web/game.js")),
+    WebAsset::js("/place/codec.js", include_bytes!("../web/codec.js")),
 ];
 
 /// Players per room. Every paint is an event to every player, and the

@@ -745,26 +745,10 @@ impl Game for Arena {
 /// The arena's page, served at `/arena/`: the canvas, input, HUD and the
 /// arena's codec; the generic session module comes from the server.
 pub const WEB: &[WebAsset] = &[
-    WebAsset {
-        path: "/arena/index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../web/index.html"),
-    },
-    WebAsset {
-        path: "/arena/game.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/game.js"),
-    },
-    WebAsset {
-        path: "/arena/codec.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/codec.js"),
-    },
-    WebAsset {
-        path: "/arena/motion.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/motion.js"),
-    },
+    WebAsset::html("/arena/index.html", include_bytes!("../web/index.html")),
+    WebAsset::js("/arena/game.js", include_bytes!("../web/game.js")),
+    WebAsset::js("/arena/codec.js", include_bytes!("../web/codec.js")),
+    WebAsset::js("/arena/motion.js", include_bytes!("../web/motion.js")),
 ];
 
 /// The arena as a room type named `arena`: rooms of `capacity` players

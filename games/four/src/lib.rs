@@ -652,21 +652,9 @@ impl Game for Four {
 /// The page, served at `/four/`: the board, its input and the game's codec;
 /// the generic session module comes from the server.
 pub const WEB: &[WebAsset] = &[
-    WebAsset {
-        path: "/four/index.html",
-        content_type: "text/html; charset=utf-8",
-        body: include_bytes!("../web/index.html"),
-    },
-    WebAsset {
-        path: "/four/game.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/game.js"),
-    },
-    WebAsset {
-        path: "/four/codec.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../web/codec.js"),
-    },
+    WebAsset::html("/four/index.html", include_bytes!("../web/index.html")),
+    WebAsset::js("/four/game.js", include_bytes!("../web/game.js")),
+    WebAsset::js("/four/codec.js", include_bytes!("../web/codec.js")),
 ];
 
 /// How long an empty room stays open: two minutes for a host who shared
