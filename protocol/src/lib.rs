@@ -17,7 +17,9 @@
 //! - [`close`]: the close codes and what a client should do on each;
 //! - [`limits`]: bounds on room requests, and the invite-code format;
 //! - [`wire`]: hand-written varints and the state/event headers for the
-//!   server's hot path, byte-for-byte equal to bincode (tested).
+//!   server's hot path, byte-for-byte equal to bincode (tested);
+//! - `golden` (feature `golden`, tests only): the golden-vector files'
+//!   layout and up-to-date check.
 //!
 //! This crate performs no I/O and knows nothing of sockets, tokio or game
 //! rules: the game API, the server, the client library, `loadgen` and the
@@ -25,6 +27,8 @@
 
 pub mod close;
 pub mod codec;
+#[cfg(feature = "golden")]
+pub mod golden;
 pub mod limits;
 pub mod msg;
 pub mod wire;

@@ -104,13 +104,7 @@ mod tests {
     use super::*;
 
     fn quick(room_type: &str, options: &[(&str, &str)]) -> RoomRequest {
-        RoomRequest::QuickJoin {
-            room_type: room_type.into(),
-            options: options
-                .iter()
-                .map(|(k, v)| ((*k).into(), (*v).into()))
-                .collect(),
-        }
+        RoomRequest::quick_with(room_type, options)
     }
 
     #[test]

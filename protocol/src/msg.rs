@@ -254,9 +254,17 @@ pub struct Pong {
 impl RoomRequest {
     /// A quick join of `room_type` with no options.
     pub fn quick(room_type: &str) -> Self {
+        Self::quick_with(room_type, &[])
+    }
+
+    /// A quick join of `room_type` with `options`.
+    pub fn quick_with(room_type: &str, options: &[(&str, &str)]) -> Self {
         Self::QuickJoin {
             room_type: room_type.to_owned(),
-            options: Vec::new(),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 }

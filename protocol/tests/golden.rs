@@ -23,6 +23,7 @@
 mod common;
 
 use common::Msg;
+use protocol::golden::{check_file, hex, layout};
 use protocol::{
     ClientMsg, CloseCode, Event, EventAck, GameMsg, Hello, MAX_CLIENT_MSG_BYTES,
     MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Resume, ResumeToken, Retry, RoomRequest,
@@ -35,10 +36,6 @@ use std::path::PathBuf;
 /// Where the vectors live, relative to this crate.
 fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/vectors.json")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const TOKEN_A: ResumeToken = ResumeToken([
@@ -637,35 +634,6 @@ fn render() -> String {
     layout(&file)
 }
 
-/// Lays the file out one array item per line, so that a protocol change
-/// shows up in a diff as the vectors it changed and nothing else.
-fn layout(file: &Value) -> String {
-    let compact = |v: &Value| serde_json::to_string(v).expect("JSON values serialize");
-    let object = file.as_object().expect("the file is an object");
-    let fields: Vec<String> = object
-        .iter()
-        .map(|(key, value)| match value {
-            Value::Array(items) => {
-                let lines: Vec<String> = items
-                    .iter()
-                    .map(|i| format!("    {}", compact(i)))
-                    .collect();
-                format!(
-                    "  {}: [\n{}\n  ]",
-                    compact(&Value::from(key.as_str())),
-                    lines.join(",\n")
-                )
-            }
-            other => format!(
-                "  {}: {}",
-                compact(&Value::from(key.as_str())),
-                compact(other)
-            ),
-        })
-        .collect();
-    format!("{{\n{}\n}}\n", fields.join(",\n"))
-}
-
 #[test]
 fn every_variant_is_covered() {
     let vectors = vectors();
@@ -707,33 +675,10 @@ fn every_variant_is_covered() {
 
 #[test]
 fn golden_file_is_up_to_date() {
-    let path = golden_path();
-    let fresh = render();
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create golden/");
-        std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}\nGenerate it with: UPDATE_GOLDEN=1 cargo test -p protocol --test golden",
-            path.display()
-        )
-    });
-    if committed != fresh {
-        let first_diff = committed
-            .lines()
-            .zip(fresh.lines())
-            .position(|(a, b)| a != b)
-            .map_or_else(
-                || "lengths differ".to_owned(),
-                |i| format!("line {}", i + 1),
-            );
-        panic!(
-            "{} is stale (first difference at {first_diff}). If the protocol change is intended, \
-             regenerate it with `UPDATE_GOLDEN=1 cargo test -p protocol --test golden`, commit it, \
-             and update the JavaScript codec in server/web/session.js until `node --test` passes.",
-            path.display()
-        );
-    }
+    check_file(
+        &golden_path(),
+        &render(),
+        "UPDATE_GOLDEN=1 cargo test -p protocol --test golden",
+        "server/web/session.js",
+    );
 }

@@ -11,7 +11,7 @@
 use clap::{Args, CommandFactory, FromArgMatches};
 use server::Server;
 use server::config::Config;
-use server::process::{init_logging, raise_nofile_limit_logged, shutdown_signal};
+use server::process::{init_logging, raise_nofile_limit_logged, runtime, shutdown_signal};
 use std::time::Duration;
 
 /// The arena's options: the field and its rules, per room.
@@ -93,13 +93,7 @@ fn main() -> anyhow::Result<()> {
     } = parse();
     init_logging(config.log_format);
     raise_nofile_limit_logged();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(n) = config.threads {
-        runtime.worker_threads(usize::from(n));
-    }
-    let runtime = runtime.build()?;
-    runtime
+    runtime(config.threads)?
         .block_on(async {
             let server = Server::builder(config.clone())
                 .room_type(arena.room_type(config.tick_hz))

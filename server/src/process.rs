@@ -1,6 +1,6 @@
 //! What a server binary does around the server itself: logging set up from
-//! `RUST_LOG` and `--log-format`, the open-file limit raised, and the
-//! signals that stop it. The built-in `server` binary and any binary of
+//! `RUST_LOG` and `--log-format`, the open-file limit raised, the runtime
+//! built, and the signals that stop it. The built-in `server` binary and any binary of
 //! your own games (`examples/place`'s `place-server`) use these, so every
 //! server on the platform behaves alike under a supervisor.
 //!
@@ -51,6 +51,17 @@ pub fn raise_nofile_limit_logged() {
         Ok(limit) => tracing::info!(limit, "open-file limit"),
         Err(e) => tracing::warn!(cause = %e, "could not raise the open-file limit"),
     }
+}
+
+/// The multi-threaded tokio runtime a server runs on, with `threads`
+/// workers (`--threads`) or one per core.
+pub fn runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = threads {
+        runtime.worker_threads(usize::from(n));
+    }
+    runtime.build()
 }
 
 /// Completes at the first SIGINT (Ctrl-C) or SIGTERM: pass it to

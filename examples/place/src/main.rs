@@ -9,7 +9,7 @@
 use clap::{CommandFactory, FromArgMatches};
 use server::Server;
 use server::config::Config;
-use server::process::{init_logging, raise_nofile_limit_logged, shutdown_signal};
+use server::process::{init_logging, raise_nofile_limit_logged, runtime, shutdown_signal};
 
 fn main() -> anyhow::Result<()> {
     let matches = Config::command()
@@ -19,12 +19,7 @@ fn main() -> anyhow::Result<()> {
     let config = Config::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(config.log_format);
     raise_nofile_limit_logged();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime.enable_all();
-    if let Some(n) = config.threads {
-        runtime.worker_threads(usize::from(n));
-    }
-    let clean = runtime.build()?.block_on(async {
+    let clean = runtime(config.threads)?.block_on(async {
         let server = Server::builder(config)
             .room_type(place::room_type())
             .bind()

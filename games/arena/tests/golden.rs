@@ -19,6 +19,7 @@
 
 use arena::msg::{ArenaState, ArenaWelcome, Entity, EntityKind, Move};
 use game_api::codec::{decode, decode_message, to_vec};
+use protocol::golden::{check_file, hex, layout};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -26,10 +27,6 @@ use std::path::PathBuf;
 /// Where the vectors live, relative to this crate.
 fn golden_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/vectors.json")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The values at which a varint changes length, for `u16` fields.
@@ -316,35 +313,6 @@ fn render() -> String {
     layout(&file)
 }
 
-/// Lays the file out one array item per line, so that a change shows up
-/// in a diff as the vectors it changed and nothing else.
-fn layout(file: &Value) -> String {
-    let compact = |v: &Value| serde_json::to_string(v).expect("JSON values serialize");
-    let object = file.as_object().expect("the file is an object");
-    let fields: Vec<String> = object
-        .iter()
-        .map(|(key, value)| match value {
-            Value::Array(items) => {
-                let lines: Vec<String> = items
-                    .iter()
-                    .map(|i| format!("    {}", compact(i)))
-                    .collect();
-                format!(
-                    "  {}: [\n{}\n  ]",
-                    compact(&Value::from(key.as_str())),
-                    lines.join(",\n")
-                )
-            }
-            other => format!(
-                "  {}: {}",
-                compact(&Value::from(key.as_str())),
-                compact(other)
-            ),
-        })
-        .collect();
-    format!("{{\n{}\n}}\n", fields.join(",\n"))
-}
-
 #[test]
 fn every_type_and_entity_kind_is_covered() {
     let vectors = vectors();
@@ -369,33 +337,10 @@ fn every_type_and_entity_kind_is_covered() {
 
 #[test]
 fn golden_file_is_up_to_date() {
-    let path = golden_path();
-    let fresh = render();
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create golden/");
-        std::fs::write(&path, &fresh).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}\nGenerate it with: UPDATE_GOLDEN=1 cargo test -p arena --test golden",
-            path.display()
-        )
-    });
-    if committed != fresh {
-        let first_diff = committed
-            .lines()
-            .zip(fresh.lines())
-            .position(|(a, b)| a != b)
-            .map_or_else(
-                || "lengths differ".to_owned(),
-                |i| format!("line {}", i + 1),
-            );
-        panic!(
-            "{} is stale (first difference at {first_diff}). If the change is intended, regenerate \
-             it with `UPDATE_GOLDEN=1 cargo test -p arena --test golden`, commit it, and update \
-             games/arena/web/codec.js until `node --test` in server/web passes.",
-            path.display()
-        );
-    }
+    check_file(
+        &golden_path(),
+        &render(),
+        "UPDATE_GOLDEN=1 cargo test -p arena --test golden",
+        "games/arena/web/codec.js",
+    );
 }

@@ -8,13 +8,7 @@ use protocol::RoomRequest;
 use serde_json::Value;
 
 fn quick(room_type: &str, options: &[(&str, &str)]) -> RoomRequest {
-    RoomRequest::QuickJoin {
-        room_type: room_type.into(),
-        options: options
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect(),
-    }
+    RoomRequest::quick_with(room_type, options)
 }
 
 fn create(room_type: &str, private: bool) -> RoomRequest {
