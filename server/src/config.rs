@@ -238,9 +238,13 @@ impl Config {
     /// program name), ignoring the environment: what tests and embedders
     /// use.
     pub fn from_args(args: &[&str]) -> Result<Self, clap::Error> {
-        let mut config = Self::default();
-        config.try_update_from(std::iter::once("server").chain(args.iter().copied()))?;
-        Ok(config)
+        use clap::{CommandFactory, FromArgMatches};
+        // The same options without their environment fallbacks: only the
+        // words given count, whatever the caller's shell has set.
+        let command = Self::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches =
+            command.try_get_matches_from(std::iter::once("server").chain(args.iter().copied()))?;
+        Self::from_arg_matches(&matches)
     }
 
     /// The tick period at the default tick rate.
@@ -282,9 +286,10 @@ mod tests {
         if std::env::vars().all(|(k, _)| !k.starts_with("GAME_")) {
             let parsed = Config::try_parse_from(["server"]).unwrap();
             assert_eq!(format!("{parsed:?}"), format!("{c:?}"));
-            let updated = Config::from_args(&[]).unwrap();
-            assert_eq!(format!("{updated:?}"), format!("{c:?}"));
         }
+        // Tests and embedders never see the environment.
+        let from_args = Config::from_args(&[]).unwrap();
+        assert_eq!(format!("{from_args:?}"), format!("{c:?}"));
     }
 
     #[test]
