@@ -3,26 +3,35 @@
 //!
 //! The format is a small byte code rather than an `arbitrary` derive: the
 //! seed corpus needs an exact inverse (a way to write the input that means
-//! "hello, two inputs, a ping, close"), which `arbitrary` does not offer,
-//! and a flat byte code keeps libFuzzer's byte-level mutations meaningful.
-//! Every byte string is a valid input; an operation cut short by the end
-//! of the input reads zeros for its missing fields and a shorter payload.
+//! "join four, wait for an opponent, play three discs, leave"), which
+//! `arbitrary` does not offer, and a flat byte code keeps libFuzzer's
+//! byte-level mutations meaningful. Every byte string is a valid input; an
+//! operation cut short by the end of the input reads zeros for its missing
+//! fields and a shorter payload.
 //!
-//! Byte 0 chooses the mode:
-//! - bit 0 clear: **raw**. Bits 1–2 choose a prefix ([`HelloChoice`]): 0
-//!   none, 1 a new `Hello`, 2 a resume with a token the server issued
-//!   recently (index in bits 3–6), 3 a resume with the next 16 bytes as
-//!   token. The rest of the input is written as-is after it.
-//! - bit 0 set: **script**. Bits 1–2 choose the opening: 0 a new `Hello`,
-//!   1 a resume with the next 16 bytes as token, 2 a resume with a recent
-//!   token (index in bits 3–6), 3 none. Bit 7 makes the script *timed*:
-//!   its pauses really wait; in an untimed script a pause only yields to
-//!   the server's tasks. Then operations follow until the input ends, each
-//!   a tag byte (`tag % 10`) and its fields:
+//! Byte 0 chooses the mode. Bit 0 clear is **raw**: the opening, then the
+//! rest of the input written as-is. Bit 0 set is a **script**: the opening,
+//! then operations until the input ends. Bit 7 makes a script *timed*: its
+//! pauses really wait; in an untimed script a pause only yields to the
+//! server's tasks. Bits 1–2 choose the [`Opening`] (raw: none, `Hello`,
+//! resume with a recent token, resume with a given token; script: `Hello`,
+//! given token, recent token, none), bits 3–6 the recent token's index.
+//! Its fields follow byte 0:
+//! - a `Hello`: a room request ([`Request`]): one byte, bits 0–2 the kind
+//!   (quick join arena, quick join four, create arena, create four, join
+//!   by id of a recent room, join by a recent invite code, any request),
+//!   bits 3–4 the arena's `pace` option (none, normal, fast, an unknown
+//!   value), bit 5 private; for a recent room or code, bits 3–7 its index;
+//!   for any request, its fields (see [`read_any_request`]);
+//! - a resume: the given token (16 bytes) if any, then one byte (bit 0:
+//!   `last_event` is the last event this harness saw for the session, or
+//!   the `u32` LE that follows).
+//!
+//! Each operation is a tag byte (`tag % 13`) and its fields:
 //!
 //! | tag | operation | fields |
 //! |-----|-----------|--------|
-//! | 0 | a client message as a binary frame | flags (bits 0–1 the message: input, app ping, `Hello`, next input; bits 2–3 the framing: whole, split at a point, one frame per byte, halves around a ping; bit 4 unmasked; bit 5 a trailing byte; bit 6 drop the last byte; bit 7 as text), the message's fields, split point, trailing byte |
+//! | 0 | a client message as a binary frame | kind (0 arena move, 1 four drop, 2 four rematch, 3 game message of any seq and bytes, 4 app ping, 5 event ack of any number, 6 leave, 7 `Hello`), framing (bits 0–1: whole, split at a point, one frame per byte, halves around a ping; bit 2 unmasked; bit 3 a trailing byte; bit 4 drop the last byte; bit 5 as text), the message's fields, split point, trailing byte |
 //! | 1 | any frame | header byte, flags (bit 0 mask, bits 1–2 length form: minimal, 16-bit, 64-bit, claimed: then 8 bytes LE), length byte, payload |
 //! | 2 | a big masked frame | header byte, `u16` LE half-length, fill byte |
 //! | 3 | a close frame | code `u16` BE, reason length (255: empty payload, 254: one byte), reason |
@@ -30,8 +39,11 @@
 //! | 5 | a WebSocket pong | length byte, payload |
 //! | 6 | a pause | milliseconds in bits 0–4 (all pauses together capped at [`MAX_PAUSE`]; a yield if untimed) |
 //! | 7 | raw bytes | length byte, bytes |
-//! | 8 | a burst | bits 0–5 count − 1; bits 6–7: inputs, app pings, WebSocket pings, empty pongs |
+//! | 8 | a burst | bits 0–4 count − 1; bits 5–7 (mod 6): arena moves, four drops, four rematches, app pings, WebSocket pings, empty pongs |
 //! | 9 | a takeover | flags: a second connection resumes this one's session (see [`Second`]) |
+//! | 10 | an opponent | flags, column: a second player joins this connection's room (see [`Opponent`]) |
+//! | 11 | play four | count, column: wait for this player's turn and drop a disc, `count % 22 + 1` times (waits, while a playing opponent is in the room, bounded by [`MAX_AWAIT`]) |
+//! | 12 | acknowledge | an `EventAck` of the last event this connection has received |
 //!
 //! After the last operation the client closes its write side.
 //!
@@ -39,9 +51,11 @@
 //! microseconds, one with waits tens of milliseconds. If every pause
 //! waited, the inputs that happen to hold a pause would cost the fuzzer
 //! most of its time; as it is, only inputs that ask for waiting pay for it.
+//! Playing four waits too (a move is applied at the room's next tick), but
+//! only while an opponent is there to answer.
 
 use crate::ws::{self, Length};
-use protocol::{ClientMsg, Hello, Input, Ping, ResumeToken};
+use protocol::{ClientMsg, EventAck, GameMsg, Hello, Ping, Resume, ResumeToken, RoomRequest};
 use std::time::Duration;
 
 /// Upper bound on all pauses of one timed input together. Large enough to
@@ -50,13 +64,28 @@ use std::time::Duration;
 /// when an input waits at all.
 pub const MAX_PAUSE: Duration = Duration::from_millis(30);
 
+/// Upper bound on the time one input spends waiting for its turn at four.
+/// A pair of moves costs about two ticks of the fuzz server's four rooms
+/// (one for each player's disc, 8 ms at 240 Hz), so this is enough for two
+/// games (a rematch) of a dozen moves each, and small enough that inputs
+/// that play do not dominate the run.
+pub const MAX_AWAIT: Duration = Duration::from_millis(150);
+
 /// Bit of the mode byte that makes a script timed.
 const TIMED: u8 = 0x80;
 
 /// Takeovers honoured per input; more add nothing but time.
 pub const MAX_TAKEOVERS: usize = 2;
 
-const OPS: u8 = 10;
+/// Opponents honoured per input: a four table has two seats, and an arena
+/// room gains nothing from a crowd of one input's players.
+pub const MAX_OPPONENTS: usize = 1;
+
+/// Options a request made from the input's bytes may carry: past the
+/// protocol's bound of 8, so that the bound itself is exercised.
+const MAX_ANY_OPTIONS: u8 = 10;
+
+const OPS: u8 = 13;
 const OP_MESSAGE: u8 = 0;
 const OP_FRAME: u8 = 1;
 const OP_BIG: u8 = 2;
@@ -67,48 +96,195 @@ const OP_PAUSE: u8 = 6;
 const OP_RAW: u8 = 7;
 const OP_BURST: u8 = 8;
 const OP_TAKEOVER: u8 = 9;
+const OP_OPPONENT: u8 = 10;
+const OP_PLAY: u8 = 11;
+const OP_ACK: u8 = 12;
 
-/// What a connection opens with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HelloChoice {
-    /// Nothing: the input's bytes start at once.
-    None,
-    /// A valid `Hello` for a new player.
-    New,
-    /// A resume with one of the tokens the server issued recently: 0 is
-    /// the newest, and the index wraps around the ones remembered.
-    ResumeRecent(u8),
-    /// A resume with this token.
-    Resume([u8; 16]),
+/// The games the fuzz server registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GameKind {
+    /// The real-time arena (`arena`).
+    Arena,
+    /// Four in a row (`four`).
+    Four,
 }
 
-/// Which message an [`Builder::message`] operation carries.
-#[derive(Clone, Copy, Debug)]
+impl GameKind {
+    /// Both, in registration order.
+    pub const ALL: [GameKind; 2] = [GameKind::Arena, GameKind::Four];
+
+    /// The room type's registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GameKind::Arena => "arena",
+            GameKind::Four => "four",
+        }
+    }
+
+    /// The game registered under `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.name() == name)
+    }
+}
+
+/// The `pace` option of a quick join or a create (the arena's only option;
+/// four takes none, so any pace makes it refuse a new room).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// No option.
+    Default,
+    /// `pace=normal`.
+    Normal,
+    /// `pace=fast`: twice the speed.
+    Fast,
+    /// `pace=warp`, which the arena refuses (4014).
+    Unknown,
+}
+
+impl Pace {
+    /// The request's options for this pace.
+    pub fn options(self) -> Vec<(String, String)> {
+        let value = match self {
+            Pace::Default => return Vec::new(),
+            Pace::Normal => "normal",
+            Pace::Fast => "fast",
+            Pace::Unknown => "warp",
+        };
+        vec![("pace".to_owned(), value.to_owned())]
+    }
+}
+
+/// Where a new player asks to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Quick join of a game with a pace.
+    Quick {
+        /// The room type.
+        game: GameKind,
+        /// The `pace` option.
+        pace: Pace,
+    },
+    /// Create a room of a game.
+    Create {
+        /// The room type.
+        game: GameKind,
+        /// The `pace` option.
+        pace: Pace,
+        /// Reached by invite code only.
+        private: bool,
+    },
+    /// Join by id one of the rooms the server welcomed players into
+    /// recently: 0 is the newest, and the index wraps around the ones
+    /// remembered.
+    RecentRoom(u8),
+    /// Join by code one of the invite codes the server gave recently.
+    RecentCode(u8),
+    /// This request, whatever it says (its fields come from the input).
+    Any(RoomRequest),
+}
+
+impl Request {
+    /// The request as sent, when it does not depend on what the server
+    /// said earlier.
+    pub fn fixed(&self) -> Option<RoomRequest> {
+        match self {
+            Request::Quick { game, pace } => Some(RoomRequest::QuickJoin {
+                room_type: game.name().to_owned(),
+                options: pace.options(),
+            }),
+            Request::Create {
+                game,
+                pace,
+                private,
+            } => Some(RoomRequest::Create {
+                room_type: game.name().to_owned(),
+                options: pace.options(),
+                private: *private,
+            }),
+            Request::RecentRoom(_) | Request::RecentCode(_) => None,
+            Request::Any(request) => Some(request.clone()),
+        }
+    }
+}
+
+/// Which session a resume names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenChoice {
+    /// One of the sessions the server welcomed recently: 0 is the newest,
+    /// and the index wraps around the ones remembered.
+    Recent(u8),
+    /// This token (almost surely unknown to the server).
+    Given([u8; 16]),
+}
+
+/// The `last_event` of a resume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastEvent {
+    /// The last event this harness received for the session: what a
+    /// correct client claims.
+    Seen,
+    /// This number, true or not.
+    Given(u32),
+}
+
+/// What a connection opens with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opening {
+    /// Nothing: the input's bytes start at once.
+    None,
+    /// A `Hello` for a new player with this room request.
+    Hello(Request),
+    /// A `Hello` that resumes a session.
+    Resume {
+        /// Whose session.
+        token: TokenChoice,
+        /// The last event it claims to have processed.
+        last_event: LastEvent,
+    },
+}
+
+/// Which message a [`Builder::message`] operation carries. Game messages
+/// other than [`Message::Game`] are numbered automatically, one past the
+/// previous automatic one.
+#[derive(Clone, Debug)]
 pub enum Message {
-    /// An input with this sequence number.
-    Input {
-        /// Sequence number.
-        seq: u32,
-        /// Horizontal direction.
+    /// An arena move.
+    Move {
+        /// Horizontal deflection.
         dx: i8,
-        /// Vertical direction.
+        /// Vertical deflection.
         dy: i8,
     },
-    /// An input numbered one past the previous automatic one.
-    NextInput {
-        /// Horizontal direction.
-        dx: i8,
-        /// Vertical direction.
-        dy: i8,
+    /// A four-in-a-row drop.
+    Drop {
+        /// The column (0 to 6 are on the board).
+        column: u8,
+    },
+    /// A four-in-a-row rematch request.
+    Rematch,
+    /// A game message with this sequence number and these bytes, which the
+    /// room's game may not decode (at most 255 bytes).
+    Game {
+        /// Sequence number.
+        seq: u32,
+        /// The game's bytes.
+        data: Vec<u8>,
     },
     /// An application ping.
     Ping(u64),
-    /// A (second, hence refused) `Hello`.
+    /// An event acknowledgement of this number, true or not.
+    Ack(u32),
+    /// Leave the room for good.
+    Leave,
+    /// A `Hello`: refused after the first, the handshake itself when the
+    /// connection opened with nothing.
     Hello {
         /// Protocol version.
         version: u16,
-        /// Resume token, if any.
-        token: Option<[u8; 16]>,
+        /// Resume token and last event, if any.
+        resume: Option<([u8; 16], u32)>,
+        /// The room request.
+        room: RoomRequest,
     },
 }
 
@@ -141,12 +317,48 @@ pub struct Spoil {
 /// What the second connection of a takeover does after its resume `Hello`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Second {
-    /// Send one input.
+    /// Send one game message of the room's game (an arena move, or a four
+    /// drop into column 0).
     pub input: bool,
     /// Send one application ping.
     pub ping: bool,
     /// Send a close frame (1000) before closing its write side.
     pub close: bool,
+}
+
+/// How an [`Opponent`] reaches the first connection's room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Seat {
+    /// Join by the room's id.
+    #[default]
+    ById,
+    /// Join by the room's invite code (by id when it has none).
+    ByCode,
+    /// Quick join the room's type, which may or may not land in the room.
+    Quick,
+}
+
+/// A second player: once this connection has its `Welcome`, a connection
+/// of its own joins the same room and plays like a well-behaved client
+/// (it answers the server's WebSocket pings) until the script ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Opponent {
+    /// How it joins.
+    pub seat: Seat,
+    /// At four, drop a disc whenever it is its turn (into the first column
+    /// from [`Opponent::column`] on that has room); in the arena, move once.
+    pub plays: bool,
+    /// At four, ask for a rematch whenever a game ends.
+    pub rematch: bool,
+    /// Acknowledge every event it receives.
+    pub acks: bool,
+    /// End with `Leave` (gone for good: a four game is forfeited) rather
+    /// than by closing its stream (dropped: it keeps its seat for the
+    /// resume grace).
+    pub leaves: bool,
+    /// The column it prefers (it drops into the first one from there on
+    /// that has room).
+    pub column: u8,
 }
 
 /// One thing the client does.
@@ -161,19 +373,41 @@ pub enum Step {
     /// Once this connection has its `Welcome`, open a second connection
     /// that resumes the same session, and let it run alongside.
     Takeover(Second),
+    /// Once this connection has its `Welcome`, open a connection that joins
+    /// the same room as another player, and let it play alongside.
+    Opponent(Opponent),
+    /// Play four: up to `moves` times, wait for this player's turn (only
+    /// while a playing opponent is connected in the room, within
+    /// [`MAX_AWAIT`] in all) and drop a disc into the first column from
+    /// `column` on that has room.
+    Play {
+        /// Discs to drop at most.
+        moves: u8,
+        /// The preferred column.
+        column: u8,
+        /// Sequence number of the first drop; the rest follow it.
+        first_seq: u32,
+    },
+    /// Acknowledge every event this connection has received so far.
+    AckSeen,
 }
 
 /// A parsed input: what to do, and what the checks may expect.
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// What the connection opens with.
-    pub hello: HelloChoice,
+    pub opening: Opening,
     /// What follows, in order.
     pub steps: Vec<Step>,
     /// True while the byte stream keeps its framing and carries no data
     /// frames of unknown content, so that every pong can be traced to a
     /// ping this plan sent.
     pub exact: bool,
+    /// True when every event acknowledgement this plan may send claims no
+    /// more than what the connection received: then the session's events
+    /// after the last one seen are all still held by the server, and a
+    /// later resume that claims that event must get the next one first.
+    pub acks_exact: bool,
     /// `t` of every application ping sent (a pong must echo one).
     pub app_pings: Vec<u64>,
     /// Payload of every WebSocket ping sent (a pong must echo one).
@@ -191,7 +425,9 @@ impl Plan {
 
 /// Reads fields off the input; past its end every byte reads as zero.
 struct Cursor<'a> {
+    /// The whole input.
     data: &'a [u8],
+    /// The next byte to read; may run past the end.
     pos: usize,
 }
 
@@ -210,6 +446,10 @@ impl<'a> Cursor<'a> {
         std::array::from_fn(|_| self.u8())
     }
 
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.array())
+    }
+
     /// Up to `n` bytes; fewer if the input ends first.
     fn bytes(&mut self, n: usize) -> &'a [u8] {
         let start = self.pos.min(self.data.len());
@@ -217,30 +457,191 @@ impl<'a> Cursor<'a> {
         self.pos = self.pos.saturating_add(n);
         &self.data[start..end]
     }
-}
 
-/// The opening chosen by bits 1–2 of the mode byte. Raw mode: none, new,
-/// recent token, given token; script mode: new, given token, recent token,
-/// none (scripts usually open with a `Hello`, raw inputs usually do not).
-fn hello_choice(mode: u8, script: bool, c: &mut Cursor<'_>) -> HelloChoice {
-    match ((mode >> 1) & 3, script) {
-        (0, false) | (3, true) => HelloChoice::None,
-        (1, false) | (0, true) => HelloChoice::New,
-        (2, _) => HelloChoice::ResumeRecent((mode >> 3) & 0x0f),
-        _ => HelloChoice::Resume(c.array()),
+    /// A length byte and that many bytes, as a string (invalid UTF-8
+    /// becomes U+FFFD, so that the envelope can carry it).
+    fn string(&mut self) -> String {
+        let len = usize::from(self.u8());
+        String::from_utf8_lossy(self.bytes(len)).into_owned()
     }
 }
 
-/// Bits 1–7 of the mode byte that choose `hello` (inverse of
-/// [`hello_choice`]).
-fn hello_bits(hello: HelloChoice, script: bool) -> u8 {
-    let code = match (hello, script) {
-        (HelloChoice::None, false) | (HelloChoice::New, true) => 0,
-        (HelloChoice::New, false) | (HelloChoice::Resume(_), true) => 1,
-        (HelloChoice::ResumeRecent(i), _) => return (2 << 1) | ((i & 0x0f) << 3),
-        (HelloChoice::Resume(_), false) | (HelloChoice::None, true) => 3,
+/// Writes a string as [`Cursor::string`] reads it.
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.push(u8::try_from(s.len()).expect("strings in seeds are at most 255 bytes"));
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The opening's kind from bits 1–2 of the mode byte: raw mode reads none,
+/// `Hello`, recent token, given token; script mode `Hello`, given token,
+/// recent token, none (scripts usually open with a `Hello`, raw inputs
+/// usually do not).
+fn read_opening(mode: u8, script: bool, c: &mut Cursor<'_>) -> Opening {
+    let resume = |token, c: &mut Cursor<'_>| {
+        let last_event = match c.u8() & 1 {
+            0 => LastEvent::Seen,
+            _ => LastEvent::Given(c.u32()),
+        };
+        Opening::Resume { token, last_event }
     };
-    code << 1
+    match ((mode >> 1) & 3, script) {
+        (0, false) | (3, true) => Opening::None,
+        (1, false) | (0, true) => Opening::Hello(read_request(c)),
+        (2, _) => resume(TokenChoice::Recent((mode >> 3) & 0x0f), c),
+        _ => {
+            let token = TokenChoice::Given(c.array());
+            resume(token, c)
+        }
+    }
+}
+
+/// Writes byte 0's opening bits and the opening's fields (inverse of
+/// [`read_opening`]).
+fn put_opening(opening: &Opening, script: bool, mode: &mut u8, out: &mut Vec<u8>) {
+    let code = match (opening, script) {
+        (Opening::None, false) | (Opening::Hello(_), true) => 0,
+        (Opening::Hello(_), false) | (Opening::Resume { .. }, true) => 1,
+        (Opening::Resume { .. }, false) | (Opening::None, true) => 3,
+    };
+    *mode |= code << 1;
+    match opening {
+        Opening::None => {}
+        Opening::Hello(request) => put_request(request, out),
+        Opening::Resume { token, last_event } => {
+            match token {
+                TokenChoice::Recent(i) => {
+                    // The recent kind is 2 in both modes.
+                    *mode = (*mode & !0x06) | (2 << 1) | ((i & 0x0f) << 3);
+                }
+                TokenChoice::Given(token) => out.extend_from_slice(token),
+            }
+            match last_event {
+                LastEvent::Seen => out.push(0),
+                LastEvent::Given(n) => {
+                    out.push(1);
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// A room request: kind in bits 0–2, pace in bits 3–4, private in bit 5;
+/// a recent room's or code's index in bits 3–7.
+fn read_request(c: &mut Cursor<'_>) -> Request {
+    let r = c.u8();
+    let game = if r & 1 == 0 {
+        GameKind::Arena
+    } else {
+        GameKind::Four
+    };
+    let pace = match (r >> 3) & 3 {
+        0 => Pace::Default,
+        1 => Pace::Normal,
+        2 => Pace::Fast,
+        _ => Pace::Unknown,
+    };
+    match r & 7 {
+        0 | 1 => Request::Quick { game, pace },
+        2 | 3 => Request::Create {
+            game,
+            pace,
+            private: r & 0x20 != 0,
+        },
+        4 => Request::RecentRoom(r >> 3),
+        5 => Request::RecentCode(r >> 3),
+        _ => Request::Any(read_any_request(c)),
+    }
+}
+
+/// Inverse of [`read_request`].
+fn put_request(request: &Request, out: &mut Vec<u8>) {
+    let pace_bits = |pace: Pace| -> u8 {
+        match pace {
+            Pace::Default => 0,
+            Pace::Normal => 1,
+            Pace::Fast => 2,
+            Pace::Unknown => 3,
+        }
+    };
+    let game_bit = |game: GameKind| u8::from(game == GameKind::Four);
+    match request {
+        Request::Quick { game, pace } => out.push(game_bit(*game) | pace_bits(*pace) << 3),
+        Request::Create {
+            game,
+            pace,
+            private,
+        } => out.push(2 | game_bit(*game) | pace_bits(*pace) << 3 | u8::from(*private) << 5),
+        Request::RecentRoom(i) => out.push(4 | (i & 0x1f) << 3),
+        Request::RecentCode(i) => out.push(5 | (i & 0x1f) << 3),
+        Request::Any(request) => {
+            out.push(6);
+            put_any_request(request, out);
+        }
+    }
+}
+
+/// A request whose every field comes from the input: a variant byte (bits
+/// 0–1: quick join, create, join by id, join by code; bit 2 private), then
+/// the room type and options (a count byte, `count % 11` pairs of key and
+/// value) or the id (`u32` LE) or the code. Strings are a length byte and
+/// bytes. Such a request may break the protocol's bounds (1007), name no
+/// registered type (4009), or carry options a game refuses (4014).
+fn read_any_request(c: &mut Cursor<'_>) -> RoomRequest {
+    let v = c.u8();
+    match v & 3 {
+        0 | 1 => {
+            let room_type = c.string();
+            let count = c.u8() % (MAX_ANY_OPTIONS + 1);
+            let options = (0..count).map(|_| (c.string(), c.string())).collect();
+            if v & 3 == 0 {
+                RoomRequest::QuickJoin { room_type, options }
+            } else {
+                RoomRequest::Create {
+                    room_type,
+                    options,
+                    private: v & 4 != 0,
+                }
+            }
+        }
+        2 => RoomRequest::JoinById { room_id: c.u32() },
+        _ => RoomRequest::JoinByCode { code: c.string() },
+    }
+}
+
+/// Inverse of [`read_any_request`].
+fn put_any_request(request: &RoomRequest, out: &mut Vec<u8>) {
+    let put_options = |options: &[(String, String)], out: &mut Vec<u8>| {
+        out.push(u8::try_from(options.len()).expect("few options"));
+        for (k, v) in options {
+            put_string(out, k);
+            put_string(out, v);
+        }
+    };
+    match request {
+        RoomRequest::QuickJoin { room_type, options } => {
+            out.push(0);
+            put_string(out, room_type);
+            put_options(options, out);
+        }
+        RoomRequest::Create {
+            room_type,
+            options,
+            private,
+        } => {
+            out.push(1 | u8::from(*private) << 2);
+            put_string(out, room_type);
+            put_options(options, out);
+        }
+        RoomRequest::JoinById { room_id } => {
+            out.push(2);
+            out.extend_from_slice(&room_id.to_le_bytes());
+        }
+        RoomRequest::JoinByCode { code } => {
+            out.push(3);
+            put_string(out, code);
+        }
+    }
 }
 
 /// The bytes of a client message.
@@ -250,26 +651,59 @@ pub fn message_bytes(msg: &ClientMsg) -> Vec<u8> {
     out
 }
 
-/// A masked binary frame holding a `Hello`.
-pub fn hello_frame(token: Option<ResumeToken>) -> Vec<u8> {
-    let hello = ClientMsg::Hello(Hello {
-        version: protocol::PROTOCOL_VERSION,
-        resume: token,
-    });
+/// A game message whose data is `game`'s encoding of `value`.
+pub fn game_message<T: serde::Serialize>(seq: u32, value: &T) -> ClientMsg {
+    ClientMsg::Game(GameMsg {
+        seq,
+        data: game_api::codec::to_vec(value),
+    })
+}
+
+/// A masked binary frame holding `msg`, as a browser sends it.
+pub fn msg_frame(msg: &ClientMsg) -> Vec<u8> {
     let mut out = Vec::new();
-    ws::put_client_frame(&mut out, true, ws::BINARY, &message_bytes(&hello));
+    ws::put_client_frame(&mut out, true, ws::BINARY, &message_bytes(msg));
     out
+}
+
+/// A `Hello` of this version for a new player.
+pub fn hello(room: RoomRequest) -> ClientMsg {
+    ClientMsg::Hello(Hello {
+        version: protocol::PROTOCOL_VERSION,
+        resume: None,
+        room,
+    })
+}
+
+/// A `Hello` of this version that resumes `token`'s session.
+pub fn resume_hello(token: ResumeToken, last_event: u32) -> ClientMsg {
+    ClientMsg::Hello(Hello {
+        version: protocol::PROTOCOL_VERSION,
+        resume: Some(Resume { token, last_event }),
+        // Ignored by a resume; a quick join is what the client library
+        // sends too.
+        room: RoomRequest::quick(GameKind::Arena.name()),
+    })
 }
 
 /// State kept while turning operations into bytes.
 struct Parser {
+    /// The plan so far.
     plan: Plan,
+    /// Bytes of the write step being gathered.
     out: Vec<u8>,
+    /// Sequence number of the next automatically numbered game message.
     next_seq: u32,
+    /// `t` of the next application ping of a burst.
     next_ping: u64,
+    /// Pauses so far, against [`MAX_PAUSE`].
     paused: Duration,
+    /// Whether pauses really wait.
     timed: bool,
+    /// Takeovers so far, against [`MAX_TAKEOVERS`].
     takeovers: usize,
+    /// Opponents so far, against [`MAX_OPPONENTS`].
+    opponents: usize,
 }
 
 /// Interprets a fuzz input. Total: every byte string gives a plan.
@@ -277,9 +711,10 @@ pub fn parse(data: &[u8]) -> Plan {
     let mut c = Cursor { data, pos: 0 };
     let Some(&mode) = data.first() else {
         return Plan {
-            hello: HelloChoice::None,
+            opening: Opening::None,
             steps: Vec::new(),
             exact: true,
+            acks_exact: true,
             app_pings: Vec::new(),
             ws_pings: Vec::new(),
             close_codes: Vec::new(),
@@ -287,12 +722,13 @@ pub fn parse(data: &[u8]) -> Plan {
     };
     c.pos = 1;
     let script = mode & 1 == 1;
-    let hello = hello_choice(mode, script, &mut c);
+    let opening = read_opening(mode, script, &mut c);
     let mut p = Parser {
         plan: Plan {
-            hello,
+            opening,
             steps: Vec::new(),
             exact: script,
+            acks_exact: true,
             app_pings: Vec::new(),
             ws_pings: Vec::new(),
             close_codes: Vec::new(),
@@ -303,6 +739,7 @@ pub fn parse(data: &[u8]) -> Plan {
         paused: Duration::ZERO,
         timed: script && mode & TIMED != 0,
         takeovers: 0,
+        opponents: 0,
     };
     if !script {
         p.out.extend_from_slice(c.bytes(usize::MAX));
@@ -311,6 +748,8 @@ pub fn parse(data: &[u8]) -> Plan {
         p.op(&mut c);
     }
     p.flush();
+    // Bytes of unknown content may hold an acknowledgement of anything.
+    p.plan.acks_exact &= p.plan.exact;
     p.plan
 }
 
@@ -411,22 +850,23 @@ impl Parser {
             }
             OP_BURST => {
                 let b = c.u8();
-                for _ in 0..=(b & 0x3f) {
-                    match b >> 6 {
-                        0 => {
-                            let msg = self.next_input(1, 0);
-                            ws::put_client_frame(&mut self.out, true, ws::BINARY, &msg);
-                        }
-                        1 => {
-                            let msg = self.next_app_ping();
-                            ws::put_client_frame(&mut self.out, true, ws::BINARY, &msg);
-                        }
-                        2 => {
+                for i in 0..=(b & 0x1f) {
+                    let msg = match (b >> 5) % 6 {
+                        0 => self.next_game(&arena::msg::Move { dx: 1, dy: 0 }),
+                        1 => self.next_game(&four::msg::FourMsg::Drop { column: i % 7 }),
+                        2 => self.next_game(&four::msg::FourMsg::Rematch),
+                        3 => self.next_app_ping(),
+                        4 => {
                             self.plan.ws_pings.push(Vec::new());
                             ws::put_client_frame(&mut self.out, true, ws::PING, b"");
+                            continue;
                         }
-                        _ => ws::put_client_frame(&mut self.out, true, ws::PONG, b""),
-                    }
+                        _ => {
+                            ws::put_client_frame(&mut self.out, true, ws::PONG, b"");
+                            continue;
+                        }
+                    };
+                    ws::put_client_frame(&mut self.out, true, ws::BINARY, &msg);
                 }
             }
             OP_TAKEOVER => {
@@ -440,6 +880,41 @@ impl Parser {
                         close: b & 4 != 0,
                     }));
                 }
+            }
+            OP_OPPONENT => {
+                let b = c.u8();
+                let column = c.u8();
+                if self.opponents < MAX_OPPONENTS {
+                    self.opponents += 1;
+                    self.flush();
+                    self.plan.steps.push(Step::Opponent(Opponent {
+                        seat: match b & 3 {
+                            1 => Seat::ByCode,
+                            2 => Seat::Quick,
+                            _ => Seat::ById,
+                        },
+                        plays: b & 4 != 0,
+                        rematch: b & 8 != 0,
+                        acks: b & 0x10 != 0,
+                        leaves: b & 0x20 != 0,
+                        column,
+                    }));
+                }
+            }
+            OP_PLAY => {
+                let moves = c.u8() % 22 + 1;
+                let column = c.u8();
+                self.flush();
+                self.plan.steps.push(Step::Play {
+                    moves,
+                    column,
+                    first_seq: self.next_seq,
+                });
+                self.next_seq = self.next_seq.wrapping_add(u32::from(moves));
+            }
+            OP_ACK => {
+                self.flush();
+                self.plan.steps.push(Step::AckSeen);
             }
             _ => unreachable!("tags are reduced modulo OPS"),
         }
@@ -458,10 +933,11 @@ impl Parser {
         }
     }
 
-    fn next_input(&mut self, dx: i8, dy: i8) -> Vec<u8> {
+    /// The bytes of the next automatically numbered game message.
+    fn next_game<T: serde::Serialize>(&mut self, value: &T) -> Vec<u8> {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
-        message_bytes(&ClientMsg::Input(Input { seq, dx, dy }))
+        message_bytes(&game_message(seq, value))
     }
 
     fn next_app_ping(&mut self) -> Vec<u8> {
@@ -472,46 +948,70 @@ impl Parser {
     }
 
     fn message(&mut self, c: &mut Cursor<'_>) {
+        let kind = c.u8();
         let flags = c.u8();
-        let mut bytes = match flags & 3 {
+        let mut bytes = match kind % 8 {
             0 => {
-                let seq = u32::from_le_bytes(c.array());
                 let [dx, dy] = c.array().map(|b: u8| b as i8);
-                message_bytes(&ClientMsg::Input(Input { seq, dx, dy }))
+                self.next_game(&arena::msg::Move { dx, dy })
             }
             1 => {
+                let column = c.u8();
+                self.next_game(&four::msg::FourMsg::Drop { column })
+            }
+            2 => self.next_game(&four::msg::FourMsg::Rematch),
+            3 => {
+                let seq = c.u32();
+                let len = usize::from(c.u8());
+                let data = c.bytes(len).to_vec();
+                message_bytes(&ClientMsg::Game(GameMsg { seq, data }))
+            }
+            4 => {
                 let t = u64::from_le_bytes(c.array());
                 self.plan.app_pings.push(t);
                 message_bytes(&ClientMsg::Ping(Ping { t }))
             }
-            2 => {
-                let version = u16::from_le_bytes(c.array());
-                let resume = (c.u8() & 1 == 1).then(|| ResumeToken(c.array()));
-                message_bytes(&ClientMsg::Hello(Hello { version, resume }))
+            5 => {
+                self.plan.acks_exact = false;
+                message_bytes(&ClientMsg::EventAck(EventAck { upto: c.u32() }))
             }
+            6 => message_bytes(&ClientMsg::Leave),
             _ => {
-                let [dx, dy] = c.array().map(|b: u8| b as i8);
-                self.next_input(dx, dy)
+                let version = u16::from_le_bytes(c.array());
+                let resume = (c.u8() & 1 == 1).then(|| Resume {
+                    token: ResumeToken(c.array()),
+                    last_event: c.u32(),
+                });
+                if resume.is_some() {
+                    // A resume claims events seen, true or not.
+                    self.plan.acks_exact = false;
+                }
+                let room = read_any_request(c);
+                message_bytes(&ClientMsg::Hello(Hello {
+                    version,
+                    resume,
+                    room,
+                }))
             }
         };
-        let split = match (flags >> 2) & 3 {
+        let split = match flags & 3 {
             0 => Split::Whole,
             1 => Split::At(c.u8()),
             2 => Split::Bytes,
             _ => Split::PingBetween,
         };
-        if flags & 0x20 != 0 {
+        if flags & 0x08 != 0 {
             bytes.push(c.u8());
         }
-        if flags & 0x40 != 0 {
+        if flags & 0x10 != 0 {
             bytes.pop();
         }
-        let opcode = if flags & 0x80 != 0 {
+        let opcode = if flags & 0x20 != 0 {
             ws::TEXT
         } else {
             ws::BINARY
         };
-        let masked = flags & 0x10 == 0;
+        let masked = flags & 0x04 == 0;
         let mut frame = |fin: bool, opcode: u8, payload: &[u8]| {
             let head = if fin { ws::FIN | opcode } else { opcode };
             ws::put_frame(&mut self.out, head, masked, Length::Minimal, payload);
@@ -547,26 +1047,29 @@ impl Parser {
 /// in the format [`parse`] reads.
 #[derive(Clone, Debug)]
 pub struct Builder {
+    /// The input so far.
     bytes: Vec<u8>,
 }
 
 impl Builder {
-    /// A raw-mode input: `bytes` as-is after the chosen prefix.
-    pub fn raw(hello: HelloChoice, bytes: &[u8]) -> Vec<u8> {
-        let mut out = vec![hello_bits(hello, false)];
-        if let HelloChoice::Resume(token) = hello {
-            out.extend_from_slice(&token);
-        }
+    /// A raw-mode input: `bytes` as-is after the opening.
+    pub fn raw(opening: &Opening, bytes: &[u8]) -> Vec<u8> {
+        let mut mode = 0;
+        let mut fields = Vec::new();
+        put_opening(opening, false, &mut mode, &mut fields);
+        let mut out = vec![mode];
+        out.extend(fields);
         out.extend_from_slice(bytes);
         out
     }
 
-    /// A script-mode input opening with `hello`, untimed.
-    pub fn script(hello: HelloChoice) -> Self {
-        let mut bytes = vec![1 | hello_bits(hello, true)];
-        if let HelloChoice::Resume(token) = hello {
-            bytes.extend_from_slice(&token);
-        }
+    /// A script-mode input with this opening, untimed.
+    pub fn script(opening: &Opening) -> Self {
+        let mut mode = 1;
+        let mut fields = Vec::new();
+        put_opening(opening, true, &mut mode, &mut fields);
+        let mut bytes = vec![mode];
+        bytes.extend(fields);
         Self { bytes }
     }
 
@@ -584,10 +1087,14 @@ impl Builder {
     /// A client message, split and spoilt as asked.
     pub fn message(mut self, msg: Message, split: Split, spoil: Spoil) -> Self {
         let kind = match msg {
-            Message::Input { .. } => 0,
-            Message::Ping(_) => 1,
-            Message::Hello { .. } => 2,
-            Message::NextInput { .. } => 3,
+            Message::Move { .. } => 0,
+            Message::Drop { .. } => 1,
+            Message::Rematch => 2,
+            Message::Game { .. } => 3,
+            Message::Ping(_) => 4,
+            Message::Ack(_) => 5,
+            Message::Leave => 6,
+            Message::Hello { .. } => 7,
         };
         let split_bits = match split {
             Split::Whole => 0,
@@ -595,30 +1102,40 @@ impl Builder {
             Split::Bytes => 2,
             Split::PingBetween => 3,
         };
-        let flags = kind
-            | (split_bits << 2)
-            | u8::from(spoil.unmasked) << 4
-            | u8::from(spoil.trailing.is_some()) << 5
-            | u8::from(spoil.truncate) << 6
-            | u8::from(spoil.text) << 7;
-        self.bytes.extend([OP_MESSAGE, flags]);
+        let flags = split_bits
+            | u8::from(spoil.unmasked) << 2
+            | u8::from(spoil.trailing.is_some()) << 3
+            | u8::from(spoil.truncate) << 4
+            | u8::from(spoil.text) << 5;
+        self.bytes.extend([OP_MESSAGE, kind, flags]);
         match msg {
-            Message::Input { seq, dx, dy } => {
+            Message::Move { dx, dy } => self.bytes.extend([dx as u8, dy as u8]),
+            Message::Drop { column } => self.bytes.push(column),
+            Message::Rematch | Message::Leave => {}
+            Message::Game { seq, data } => {
                 self.bytes.extend_from_slice(&seq.to_le_bytes());
-                self.bytes.extend([dx as u8, dy as u8]);
+                self.bytes
+                    .push(u8::try_from(data.len()).expect("at most 255 bytes"));
+                self.bytes.extend_from_slice(&data);
             }
             Message::Ping(t) => self.bytes.extend_from_slice(&t.to_le_bytes()),
-            Message::Hello { version, token } => {
+            Message::Ack(upto) => self.bytes.extend_from_slice(&upto.to_le_bytes()),
+            Message::Hello {
+                version,
+                resume,
+                room,
+            } => {
                 self.bytes.extend_from_slice(&version.to_le_bytes());
-                match token {
-                    Some(t) => {
+                match resume {
+                    Some((token, last_event)) => {
                         self.bytes.push(1);
-                        self.bytes.extend_from_slice(&t);
+                        self.bytes.extend_from_slice(&token);
+                        self.bytes.extend_from_slice(&last_event.to_le_bytes());
                     }
                     None => self.bytes.push(0),
                 }
+                put_any_request(&room, &mut self.bytes);
             }
-            Message::NextInput { dx, dy } => self.bytes.extend([dx as u8, dy as u8]),
         }
         if let Split::At(at) = split {
             self.bytes.push(at);
@@ -629,18 +1146,24 @@ impl Builder {
         self
     }
 
-    /// The next automatic input, whole and valid.
-    pub fn input(self, dx: i8, dy: i8) -> Self {
-        self.message(
-            Message::NextInput { dx, dy },
-            Split::Whole,
-            Spoil::default(),
-        )
+    /// A whole, valid message.
+    pub fn send(self, msg: Message) -> Self {
+        self.message(msg, Split::Whole, Spoil::default())
+    }
+
+    /// The next automatic arena move, whole and valid.
+    pub fn arena_move(self, dx: i8, dy: i8) -> Self {
+        self.send(Message::Move { dx, dy })
+    }
+
+    /// The next automatic four drop, whole and valid.
+    pub fn drop_disc(self, column: u8) -> Self {
+        self.send(Message::Drop { column })
     }
 
     /// A valid application ping.
     pub fn ping(self, t: u64) -> Self {
-        self.message(Message::Ping(t), Split::Whole, Spoil::default())
+        self.send(Message::Ping(t))
     }
 
     /// Any frame; `payload` is at most 255 bytes.
@@ -720,11 +1243,11 @@ impl Builder {
         self
     }
 
-    /// `count` (1–64) inputs, app pings, WebSocket pings or empty pongs.
+    /// `count` (1–32) messages or frames of one kind.
     pub fn burst(mut self, kind: Burst, count: u8) -> Self {
-        assert!((1..=64).contains(&count));
+        assert!((1..=32).contains(&count));
         self.bytes
-            .extend([OP_BURST, ((kind as u8) << 6) | (count - 1)]);
+            .extend([OP_BURST, ((kind as u8) << 5) | (count - 1)]);
         self
     }
 
@@ -735,19 +1258,52 @@ impl Builder {
         self.bytes.extend([OP_TAKEOVER, flags]);
         self
     }
+
+    /// A second player in this connection's room.
+    pub fn opponent(mut self, o: Opponent) -> Self {
+        let seat = match o.seat {
+            Seat::ById => 0,
+            Seat::ByCode => 1,
+            Seat::Quick => 2,
+        };
+        let flags = seat
+            | u8::from(o.plays) << 2
+            | u8::from(o.rematch) << 3
+            | u8::from(o.acks) << 4
+            | u8::from(o.leaves) << 5;
+        self.bytes.extend([OP_OPPONENT, flags, o.column]);
+        self
+    }
+
+    /// Play `moves` (1–22) discs at four, each on this player's turn.
+    pub fn play(mut self, moves: u8, column: u8) -> Self {
+        assert!((1..=22).contains(&moves));
+        self.bytes.extend([OP_PLAY, moves - 1, column]);
+        self
+    }
+
+    /// Acknowledge the events received so far.
+    pub fn ack_seen(mut self) -> Self {
+        self.bytes.push(OP_ACK);
+        self
+    }
 }
 
 /// What a [`Builder::burst`] repeats.
 #[derive(Clone, Copy, Debug)]
 pub enum Burst {
-    /// Valid inputs.
-    Inputs = 0,
-    /// Valid application pings.
-    AppPings = 1,
+    /// Arena moves.
+    Moves = 0,
+    /// Four drops into columns 0, 1, ... 6, 0, ...
+    Drops = 1,
+    /// Four rematch requests.
+    Rematches = 2,
+    /// Application pings.
+    AppPings = 3,
     /// Empty WebSocket pings.
-    WsPings = 2,
+    WsPings = 4,
     /// Empty WebSocket pongs.
-    Pongs = 3,
+    Pongs = 5,
 }
 
 #[cfg(test)]
@@ -763,6 +1319,8 @@ mod tests {
             &[0xff; 40],
             &[1, 0],
             &[1, 1, 0x89, 7, 0xff],
+            &[1, 6, 1, 200, 1, 2, 3],
+            &[3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
         ] {
             let _ = parse(data);
         }
@@ -770,34 +1328,25 @@ mod tests {
 
     #[test]
     fn builder_and_parser_agree() {
-        let input = Builder::script(HelloChoice::New)
+        let opening = Opening::Hello(Request::Create {
+            game: GameKind::Four,
+            pace: Pace::Default,
+            private: true,
+        });
+        let input = Builder::script(&opening)
             .timed()
-            .input(3, -4)
+            .drop_disc(3)
             .ping(77)
             .pause(10)
+            .ack_seen()
             .close(1000, b"bye")
             .build();
         let plan = parse(&input);
-        assert_eq!(plan.hello, HelloChoice::New);
-        assert!(plan.exact);
+        assert_eq!(plan.opening, opening);
+        assert!(plan.exact && plan.acks_exact);
         assert_eq!(plan.app_pings, [77]);
-        let mut expected = Vec::new();
-        ws::put_client_frame(
-            &mut expected,
-            true,
-            ws::BINARY,
-            &message_bytes(&ClientMsg::Input(Input {
-                seq: 1,
-                dx: 3,
-                dy: -4,
-            })),
-        );
-        ws::put_client_frame(
-            &mut expected,
-            true,
-            ws::BINARY,
-            &message_bytes(&ClientMsg::Ping(Ping { t: 77 })),
-        );
+        let mut expected = msg_frame(&game_message(1, &four::msg::FourMsg::Drop { column: 3 }));
+        expected.extend(msg_frame(&ClientMsg::Ping(Ping { t: 77 })));
         let mut close = Vec::new();
         ws::put_client_frame(&mut close, true, ws::CLOSE, b"\x03\xe8bye");
         assert_eq!(
@@ -805,14 +1354,107 @@ mod tests {
             [
                 Step::Write(expected),
                 Step::Pause(Duration::from_millis(10)),
+                Step::AckSeen,
                 Step::Write(close)
             ]
         );
     }
 
     #[test]
+    fn every_opening_round_trips() {
+        let any = RoomRequest::Create {
+            room_type: "four".into(),
+            options: vec![("pace".into(), "x".into())],
+            private: true,
+        };
+        let openings = [
+            Opening::None,
+            Opening::Hello(Request::Quick {
+                game: GameKind::Arena,
+                pace: Pace::Fast,
+            }),
+            Opening::Hello(Request::Create {
+                game: GameKind::Arena,
+                pace: Pace::Unknown,
+                private: false,
+            }),
+            Opening::Hello(Request::RecentRoom(17)),
+            Opening::Hello(Request::RecentCode(3)),
+            Opening::Hello(Request::Any(any.clone())),
+            Opening::Hello(Request::Any(RoomRequest::JoinById { room_id: 70_000 })),
+            Opening::Hello(Request::Any(RoomRequest::JoinByCode { code: "ab".into() })),
+            Opening::Resume {
+                token: TokenChoice::Recent(5),
+                last_event: LastEvent::Seen,
+            },
+            Opening::Resume {
+                token: TokenChoice::Given([9; 16]),
+                last_event: LastEvent::Given(300),
+            },
+        ];
+        for opening in openings {
+            assert_eq!(parse(&Builder::script(&opening).build()).opening, opening);
+            assert_eq!(parse(&Builder::raw(&opening, b"")).opening, opening);
+        }
+        let input = Builder::script(&Opening::None)
+            .send(Message::Hello {
+                version: 2,
+                resume: None,
+                room: any.clone(),
+            })
+            .build();
+        let Step::Write(bytes) = &parse(&input).steps[0] else {
+            panic!("a write")
+        };
+        assert_eq!(bytes, &msg_frame(&hello(any)));
+    }
+
+    #[test]
+    fn runtime_steps_take_their_place_in_the_sequence() {
+        let input = Builder::script(&Opening::Hello(Request::Quick {
+            game: GameKind::Four,
+            pace: Pace::Default,
+        }))
+        .opponent(Opponent {
+            plays: true,
+            column: 4,
+            ..Opponent::default()
+        })
+        .drop_disc(0)
+        .play(5, 2)
+        .drop_disc(1)
+        .takeover(Second::default())
+        .build();
+        let plan = parse(&input);
+        assert!(matches!(plan.steps[0], Step::Opponent(o) if o.plays && o.column == 4));
+        assert_eq!(
+            plan.steps[2],
+            Step::Play {
+                moves: 5,
+                column: 2,
+                first_seq: 2
+            }
+        );
+        let Step::Write(bytes) = &plan.steps[3] else {
+            panic!("a write")
+        };
+        let drop = game_message(7, &four::msg::FourMsg::Drop { column: 1 });
+        assert_eq!(bytes, &msg_frame(&drop), "numbering continues after play");
+        assert!(plan.has_takeover());
+    }
+
+    #[test]
+    fn an_ack_of_any_number_makes_acks_inexact() {
+        let input = Builder::script(&Opening::Hello(Request::RecentRoom(0)))
+            .send(Message::Ack(7))
+            .build();
+        let plan = parse(&input);
+        assert!(plan.exact && !plan.acks_exact);
+    }
+
+    #[test]
     fn pauses_are_capped() {
-        let input = Builder::script(HelloChoice::New)
+        let input = Builder::script(&Opening::Hello(Request::RecentRoom(0)))
             .timed()
             .pause(31)
             .pause(31)
@@ -831,10 +1473,14 @@ mod tests {
 
     #[test]
     fn raw_mode_writes_the_rest_as_is() {
-        let input = Builder::raw(HelloChoice::Resume([9; 16]), b"\x82\x00junk");
+        let opening = Opening::Resume {
+            token: TokenChoice::Given([9; 16]),
+            last_event: LastEvent::Seen,
+        };
+        let input = Builder::raw(&opening, b"\x82\x00junk");
         let plan = parse(&input);
-        assert_eq!(plan.hello, HelloChoice::Resume([9; 16]));
+        assert_eq!(plan.opening, opening);
         assert_eq!(plan.steps, [Step::Write(b"\x82\x00junk".to_vec())]);
-        assert!(!plan.exact);
+        assert!(!plan.exact && !plan.acks_exact);
     }
 }

@@ -163,9 +163,10 @@ pub fn parse_server_frames(mut bytes: &[u8]) -> Result<Vec<ServerFrame>, String>
     Ok(frames)
 }
 
-/// The first frame of `bytes` if it has fully arrived: its opcode and
-/// payload. Lenient (no checks); for watching a stream as it arrives.
-pub fn first_frame(bytes: &[u8]) -> Option<(u8, &[u8])> {
+/// The first frame of `bytes` if it has fully arrived: its opcode, its
+/// payload (unmasked if the frame was masked) and the bytes the whole frame
+/// takes. Lenient (no checks); for watching a stream as it arrives.
+pub fn next_frame(bytes: &[u8]) -> Option<(u8, Vec<u8>, usize)> {
     let (&b0, rest) = bytes.split_first()?;
     let (&b1, rest) = rest.split_first()?;
     let (len, rest) = match b1 & 0x7f {
@@ -179,9 +180,22 @@ pub fn first_frame(bytes: &[u8]) -> Option<(u8, &[u8])> {
         ),
         short => (u64::from(short), rest),
     };
-    let rest = if b1 & 0x80 != 0 { rest.get(4..)? } else { rest };
+    let (mask, rest) = if b1 & 0x80 != 0 {
+        (Some(rest.get(..4)?), &rest[4..])
+    } else {
+        (None, rest)
+    };
     let payload = rest.get(..usize::try_from(len).ok()?)?;
-    Some((b0 & 0x0f, payload))
+    let payload = match mask {
+        Some(key) => payload
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect(),
+        None => payload.to_vec(),
+    };
+    let used = bytes.len() - rest.len() + payload.len();
+    Some((b0 & 0x0f, payload, used))
 }
 
 #[cfg(test)]
@@ -227,5 +241,16 @@ mod tests {
         check(&[FIN | 0x40 | BINARY, 0], "reserved");
         check(&server_frame(BINARY, b"abc")[..4], "payload");
         check(&[FIN | BINARY], "header");
+    }
+
+    #[test]
+    fn frames_are_walked_as_they_arrive() {
+        let mut stream = server_frame(BINARY, &[1, 2, 3]);
+        put_client_frame(&mut stream, true, PING, b"hi");
+        let (opcode, payload, used) = next_frame(&stream).unwrap();
+        assert_eq!((opcode, &payload[..], used), (BINARY, &[1, 2, 3][..], 5));
+        let (opcode, payload, used) = next_frame(&stream[used..]).unwrap();
+        assert_eq!((opcode, &payload[..], used), (PING, &b"hi"[..], 8));
+        assert_eq!(next_frame(&stream[..4]), None, "not yet arrived");
     }
 }

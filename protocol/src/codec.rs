@@ -271,10 +271,16 @@ mod tests {
         let mut game = vec![1, 0, 253];
         game.extend_from_slice(&(1u64 << 56).to_le_bytes());
         assert!(decode_client(&game).is_err());
-        // Options claiming 2^56 pairs.
+        // Options claiming 2^56 pairs, or just past the bound: refused as
+        // the count is read, before serde pre-allocates for it.
         let mut options = vec![0, 2, 0, 0, 5, b'a', b'r', b'e', b'n', b'a', 253];
         options.extend_from_slice(&(1u64 << 56).to_le_bytes());
         assert!(decode_client(&options).is_err());
+        let nine = [0, 2, 0, 0, 5, b'a', b'r', b'e', b'n', b'a', 9];
+        match decode_client(&nine) {
+            Err(DecodeError::Malformed(e)) => assert!(e.contains("more than 8 options"), "{e}"),
+            other => panic!("nine options decoded: {other:?}"),
+        }
     }
 
     #[test]

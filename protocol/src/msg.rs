@@ -82,6 +82,50 @@ impl fmt::Debug for ResumeToken {
     }
 }
 
+/// Serde adapter for a room request's options: a count past
+/// [`crate::limits::MAX_OPTIONS`] is refused as soon as it is read, before
+/// anything is allocated. serde's own `Vec` would pre-allocate for the
+/// claimed count (up to 1 MiB), so a 15-byte `Hello` claiming 2^31 options
+/// made the server allocate a megabyte (found by the `decode` fuzz target).
+/// The wire format is a plain bincode `Vec` of pairs.
+mod options {
+    use crate::limits::MAX_OPTIONS;
+    use serde::{Deserializer, Serialize, Serializer, de};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(options: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+        options.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, String)>, D::Error> {
+        struct Visitor;
+        impl<'de> de::Visitor<'de> for Visitor {
+            type Value = Vec<(String, String)>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "at most {MAX_OPTIONS} options")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let too_many = || de::Error::custom(format!("more than {MAX_OPTIONS} options"));
+                let claimed = seq.size_hint().unwrap_or(0);
+                if claimed > MAX_OPTIONS {
+                    return Err(too_many());
+                }
+                let mut out = Vec::with_capacity(claimed);
+                while let Some(pair) = seq.next_element()? {
+                    if out.len() == MAX_OPTIONS {
+                        return Err(too_many());
+                    }
+                    out.push(pair);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
+}
+
 /// Everything a client may send.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMsg {
@@ -130,6 +174,7 @@ pub enum RoomRequest {
         /// The registered room type's name.
         room_type: String,
         /// Options as key/value pairs (see [`crate::limits`]).
+        #[serde(with = "options")]
         options: Vec<(String, String)>,
     },
     /// Create a new room of this type and join it.
@@ -137,6 +182,7 @@ pub enum RoomRequest {
         /// The registered room type's name.
         room_type: String,
         /// Options as key/value pairs (see [`crate::limits`]).
+        #[serde(with = "options")]
         options: Vec<(String, String)>,
         /// A private room is never listed or quick-joined, and is reached
         /// only by its invite code.
