@@ -292,15 +292,35 @@ pub struct Sessions {
 impl Sessions {
     /// Serves one session on a stream whose WebSocket handshake (server
     /// side) is complete, until the session ends: exactly what `/ws` does
-    /// after its upgrade, `Hello` first.
+    /// after its upgrade, `Hello` first. With no client address, its
+    /// invite-code attempts count against one bucket shared by every such
+    /// session: use [`Sessions::serve_from`] when the address is known.
     pub async fn serve<R, W>(&self, read: R, write: W)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+        W: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        self.serve_inner(read, write, None).await;
+    }
+
+    /// [`Sessions::serve`] for a client at `peer`, whose invite-code
+    /// attempts are limited per address as `/ws`'s are.
+    pub async fn serve_from<R, W>(&self, read: R, write: W, peer: std::net::IpAddr)
+    where
+        R: tokio::io::AsyncRead + Unpin + Send,
+        W: tokio::io::AsyncWrite + Unpin + Send,
+    {
+        self.serve_inner(read, write, Some(peer)).await;
+    }
+
+    async fn serve_inner<R, W>(&self, read: R, write: W, peer: Option<std::net::IpAddr>)
     where
         R: tokio::io::AsyncRead + Unpin + Send,
         W: tokio::io::AsyncWrite + Unpin + Send,
     {
         let (rd, wr) =
             fastwebsockets::after_handshake_split(read, write, fastwebsockets::Role::Server);
-        net::conn::serve(rd, wr, self.shared.clone(), None).await;
+        net::conn::serve(rd, wr, self.shared.clone(), peer, None).await;
     }
 }
 

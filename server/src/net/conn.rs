@@ -447,15 +447,17 @@ fn clip_reason(reason: &str) -> &str {
     &reason[..end]
 }
 
-/// Serves one upgraded game connection, given its two halves. `refuse`
-/// closes it at once with that code (used when the server is full).
+/// Serves one upgraded game connection from `peer`, given its two halves.
+/// `refuse` closes it at once with that code (used when the server is
+/// full).
 pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
     rd: WsRead<R>,
     wr: WsWrite<W>,
     shared: Arc<Shared>,
+    peer: Option<IpAddr>,
     refuse: Option<CloseCode>,
 ) {
-    serve_as(rd, wr, shared, SessionKind::Game, None, refuse).await;
+    serve_as(rd, wr, shared, SessionKind::Game, peer, refuse).await;
 }
 
 /// Serves one upgraded connection of the given kind, from `peer` (`None`
