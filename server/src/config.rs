@@ -21,6 +21,25 @@ pub enum LogFormat {
     Json,
 }
 
+/// Ticks between two states in a room ticking `tick_hz` times a second:
+/// `snapshot_hz` rounded to whole ticks (at least one), every tick without
+/// it.
+pub fn send_every(tick_hz: u16, snapshot_hz: Option<u16>) -> u32 {
+    match snapshot_hz {
+        None => 1,
+        Some(hz) => ((f64::from(tick_hz) / f64::from(hz)).round() as u32).max(1),
+    }
+}
+
+/// How a room's send rate follows load (see `--send-rate-policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SendRatePolicy {
+    /// Lower the room's send rate evenly under overload, raise it back after.
+    Adaptive,
+    /// Keep the configured rate whatever happens.
+    Fixed,
+}
+
 /// Upper bound of --max-message-size: a message is reassembled in memory,
 /// so the bound caps what one connection can make the server hold.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = 64 << 20;
@@ -43,6 +62,23 @@ pub struct Config {
     #[arg(long, env = "GAME_TICK_HZ", default_value_t = 30,
           value_parser = clap::value_parser!(u16).range(1..=240))]
     pub tick_hz: u16,
+
+    /// States sent to each player per second: a state every
+    /// round(tick rate / this) ticks (at least every tick). The default
+    /// sends one every tick. Like Source, Unity Netcode or Colyseus (60 Hz
+    /// simulation, 20 Hz patches), a lower rate costs clients a little
+    /// latency and saves the server most of its work, which is writing.
+    #[arg(long, env = "GAME_SNAPSHOT_HZ",
+          value_parser = clap::value_parser!(u16).range(1..=240))]
+    pub snapshot_hz: Option<u16>,
+
+    /// What a room does when it cannot send its states in time (states
+    /// replaced before their connection took them, ticks late): `adaptive`
+    /// sends every 2nd, 3rd, ... tick to all its players alike until load
+    /// falls, then back; `fixed` keeps the rate and lets each slow
+    /// connection skip states on its own.
+    #[arg(long, env = "GAME_SEND_RATE_POLICY", value_enum, default_value_t = SendRatePolicy::Adaptive)]
+    pub send_rate_policy: SendRatePolicy,
 
     /// Most rooms open at once, of all types; past it, new rooms are
     /// refused with 4001.
@@ -206,6 +242,8 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tick_hz: 30,
+            snapshot_hz: None,
+            send_rate_policy: SendRatePolicy::Adaptive,
             max_rooms: 1000,
             room_linger: Vec::new(),
             seed: None,
@@ -250,6 +288,12 @@ impl Config {
     /// The tick period at the default tick rate.
     pub fn tick_period(&self) -> Duration {
         Duration::from_secs(1) / u32::from(self.tick_hz)
+    }
+
+    /// Ticks between two states in a room ticking `tick_hz` times a second
+    /// (see [`send_every`]).
+    pub fn send_every(&self, tick_hz: u16) -> u32 {
+        send_every(tick_hz, self.snapshot_hz)
     }
 
     /// How long empty rooms of `room_type` linger: the last rule naming it,
@@ -314,6 +358,23 @@ mod tests {
         assert!(Config::from_args(&["--resume-grace", "soon"]).is_err());
         let c = Config::from_args(&["--resume-grace", "250ms"]).unwrap();
         assert_eq!(c.resume_grace, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_send_rate_is_whole_ticks_of_the_tick_rate() {
+        let c = Config::default();
+        assert_eq!(c.send_every(30), 1, "every tick by default");
+        let c = Config::from_args(&["--snapshot-hz", "10"]).unwrap();
+        assert_eq!(
+            (c.send_every(30), c.send_every(20), c.send_every(60)),
+            (3, 2, 6)
+        );
+        let c = Config::from_args(&["--snapshot-hz", "60"]).unwrap();
+        assert_eq!(c.send_every(30), 1, "never more than every tick");
+        assert!(Config::from_args(&["--snapshot-hz", "0"]).is_err());
+        assert_eq!(c.send_rate_policy, SendRatePolicy::Adaptive);
+        let c = Config::from_args(&["--send-rate-policy", "fixed"]).unwrap();
+        assert_eq!(c.send_rate_policy, SendRatePolicy::Fixed);
     }
 
     #[test]

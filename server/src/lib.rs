@@ -98,6 +98,8 @@ impl ServerBuilder {
             max_inputs_per_sec: config.max_inputs_per_sec,
             seed: config.seed.unwrap_or_else(random_seed),
             save_on_shutdown: config.state_file.is_some(),
+            snapshot_hz: config.snapshot_hz,
+            adaptive_send_rate: config.send_rate_policy == config::SendRatePolicy::Adaptive,
         });
         let kinds = room_types
             .into_iter()

@@ -135,8 +135,18 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     /// Payload bytes sent in data messages.
     pub bytes_out: AtomicU64,
+    /// States put in mailboxes: what rooms planned to send.
+    pub states_planned: AtomicU64,
     /// States replaced in a mailbox before the connection took them.
     pub states_skipped: AtomicU64,
+    /// States written to connections.
+    pub states_written: AtomicU64,
+    /// Rooms sending states less often than configured (overloaded).
+    pub rooms_degraded: AtomicI64,
+    /// Times a room lowered its send rate under overload.
+    pub send_rate_lowered: AtomicU64,
+    /// Times a room raised its send rate back.
+    pub send_rate_raised: AtomicU64,
     /// States not sent because nothing in them changed (room types that
     /// skip unchanged states).
     pub states_unchanged: AtomicU64,
@@ -316,9 +326,39 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "game_states_planned_total",
+            "States rooms put in mailboxes to send.",
+            &self.states_planned,
+        );
+        counter(
+            &mut out,
             "game_states_skipped_total",
             "States replaced before a slow client took them.",
             &self.states_skipped,
+        );
+        counter(
+            &mut out,
+            "game_states_written_total",
+            "States written to connections.",
+            &self.states_written,
+        );
+        gauge(
+            &mut out,
+            "game_rooms_degraded",
+            "Rooms sending states less often than configured, under overload.",
+            self.rooms_degraded.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "game_send_rate_lowered_total",
+            "Times a room lowered its send rate under overload.",
+            &self.send_rate_lowered,
+        );
+        counter(
+            &mut out,
+            "game_send_rate_raised_total",
+            "Times a room raised its send rate back after overload.",
+            &self.send_rate_raised,
         );
         counter(
             &mut out,

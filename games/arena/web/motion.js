@@ -46,6 +46,20 @@ export class StateBuffer {
     this.periodMs = 1000 / tickHz;
     this.entries = [];
     this.offsets = [];
+    this.gaps = [];
+  }
+
+  /**
+   * Ticks between two states lately: the server's send interval
+   * (--snapshot-hz, and lowered by the server itself under overload), the
+   * median of the recent gaps so that a state skipped now and then does
+   * not count. 1 until three gaps have been seen: one or two could be a
+   * skip (a slow reader's) rather than the rate.
+   */
+  sendGap() {
+    if (this.gaps.length < 3) return 1;
+    const sorted = [...this.gaps].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
   }
 
   /**
@@ -58,6 +72,12 @@ export class StateBuffer {
     if (last && state.tick <= last.tick) return;
     const map = new Map();
     for (const e of state.entities) map.set(entityKey(e), e);
+    if (last) {
+      this.gaps.push(state.tick - last.tick);
+      // Sixteen gaps: half a second at 30 states a second, so a change of
+      // the send rate is followed within a second either way.
+      if (this.gaps.length > 16) this.gaps.shift();
+    }
     this.entries.push({ tick: state.tick, state, map });
     this.offsets.push(arrivalMs - state.tick * this.periodMs);
     // Three seconds of offsets: long enough to find a quick path, short
@@ -67,11 +87,17 @@ export class StateBuffer {
     if (this.entries.length > keep) this.entries.splice(0, this.entries.length - keep);
   }
 
-  /** The (fractional) tick to draw at `nowMs`, or null before any state. */
+  /**
+   * The (fractional) tick to draw at `nowMs`, or null before any state.
+   * It runs delayTicks behind the estimated present, plus the ticks a
+   * state interval adds beyond one: with a state every third tick the next
+   * state is up to three ticks away, and drawing must stay behind it to
+   * have something to interpolate towards.
+   */
   renderTick(nowMs) {
     if (this.entries.length === 0) return null;
     const offset = Math.min(...this.offsets);
-    return (nowMs - offset) / this.periodMs - this.delayTicks;
+    return (nowMs - offset) / this.periodMs - this.delayTicks - (this.sendGap() - 1);
   }
 
   /**

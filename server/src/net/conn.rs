@@ -1060,8 +1060,11 @@ impl<W: WriteIo> Writer<'_, W> {
             match self.mailbox.take() {
                 Delivery::Kick(code, reason) => return self.close(outbox, code, reason).await,
                 Delivery::Write { events, state } => {
+                    self.mailbox.set_writing(true);
                     let write = self.write_delivery(&events, state.as_deref());
-                    match tokio::time::timeout(config.slow_timeout, write).await {
+                    let written = tokio::time::timeout(config.slow_timeout, write).await;
+                    self.mailbox.set_writing(false);
+                    match written {
                         Ok(Ok(())) => continue,
                         Ok(Err(_)) => return Ending::Gone,
                         // The socket accepted nothing for the whole slow
@@ -1123,6 +1126,7 @@ impl<W: WriteIo> Writer<'_, W> {
         }
         if let Some(state) = state {
             self.write_data(state).await?;
+            self.shared.metrics.states_written.fetch_add(1, Relaxed);
         }
         Ok(())
     }

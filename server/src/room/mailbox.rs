@@ -20,6 +20,7 @@ use protocol::CloseCode;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use tokio::sync::Notify;
 
 /// One connection's mailbox, shared by its room and its connection task.
@@ -29,6 +30,11 @@ pub struct Mailbox {
     slot: Mutex<Slot>,
     /// Wakes the connection task when something was put.
     notify: Notify,
+    /// Set while the connection is writing what it took: a state replaced
+    /// meanwhile was skipped because the client's socket did not take the
+    /// last one yet (the client is slow), not because the server did not
+    /// get round to writing (the server is overloaded).
+    writing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -94,6 +100,17 @@ impl Mailbox {
             slot.events.clear();
         }
         self.notify.notify_one();
+    }
+
+    /// Whether the connection is in the middle of a write, which a skipped
+    /// state then is the client's doing (see the field).
+    pub fn writer_busy(&self) -> bool {
+        self.writing.load(Relaxed)
+    }
+
+    /// Marks the start and the end of a write by the connection.
+    pub fn set_writing(&self, writing: bool) {
+        self.writing.store(writing, Relaxed);
     }
 
     /// Wakes the connection without putting anything (its reader uses this

@@ -31,6 +31,7 @@ pub mod events;
 pub mod fanout;
 pub mod lobby;
 pub mod mailbox;
+pub mod send_rate;
 
 use crate::metrics::Metrics;
 use crate::shutdown::{DoneGuard, Shutdown};
@@ -43,6 +44,7 @@ use game_api::{DynGame, Effects, PlayerId, RoomOptions, RoomType, Target};
 use lobby::{Lobby, Released, Reservation};
 use mailbox::Mailbox;
 use protocol::{CloseCode, ResumeToken, Welcome};
+use send_rate::{Change, SendRate};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -105,6 +107,10 @@ pub struct RoomDefaults {
     /// Whether rooms hand their state to the lobby when they stop at
     /// shutdown (true when a state file is configured).
     pub save_on_shutdown: bool,
+    /// States per second (`--snapshot-hz`), or every tick.
+    pub snapshot_hz: Option<u16>,
+    /// Whether a room lowers its send rate under overload.
+    pub adaptive_send_rate: bool,
 }
 
 /// A registered room type with what the server derived for it.
@@ -132,6 +138,12 @@ impl Kind {
     pub fn ticks_in(&self, d: Duration) -> u32 {
         let ticks = (d.as_secs_f64() * f64::from(self.tick_hz)).round();
         (ticks as u32).max(1)
+    }
+
+    /// Ticks between two rounds of states as configured: `--snapshot-hz`
+    /// rounded to whole ticks of this type, every tick without it.
+    pub fn send_every(&self, defaults: &RoomDefaults) -> u32 {
+        crate::config::send_every(self.tick_hz, defaults.snapshot_hz)
     }
 
     /// How many messages a room's inbox holds between two ticks: per seat,
@@ -349,6 +361,8 @@ pub(crate) struct Room {
     /// Sessions to end for an event backlog, found while applying effects
     /// (reused).
     backlogged: Vec<PlayerId>,
+    /// How often states go out, following load.
+    send_rate: SendRate,
 }
 
 impl Room {
@@ -373,6 +387,11 @@ impl Room {
             inbox: game.inbox(),
         };
         let tick_hz = kind.tick_hz;
+        let send_rate = SendRate::new(
+            kind.send_every(&defaults),
+            tick_hz,
+            defaults.adaptive_send_rate,
+        );
         let room = Self {
             id,
             kind,
@@ -392,6 +411,7 @@ impl Room {
             builder: StateBuilder::default(),
             expired: Vec::new(),
             backlogged: Vec::new(),
+            send_rate,
         };
         (room, handle)
     }
@@ -852,6 +872,8 @@ impl Room {
                 .ticks_skipped
                 .fetch_add(u64::from(due.skipped), Relaxed);
         }
+        let period = self.kind.tick_period();
+        let late = due.skipped > 0 || due.lateness > period / 2;
 
         self.take_messages();
         for _ in 0..due.steps {
@@ -866,12 +888,59 @@ impl Room {
         if self.closed {
             return;
         }
-        self.fan_out();
+        if self.send_rate.tick(due.steps, late) {
+            let (planned, skipped) = self.fan_out();
+            self.send_rate.sent(planned, skipped);
+        }
+        if let Some(change) = self.send_rate.judge() {
+            self.send_rate_changed(change);
+        }
 
         let took = started.elapsed();
         self.metrics.tick_duration.observe(took);
-        if took > self.kind.tick_period() {
+        if took > period {
             self.metrics.tick_overruns.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Logs and counts a change of the room's send rate.
+    fn send_rate_changed(&mut self, change: Change) {
+        let hz = |every: u32| f64::from(self.kind.tick_hz) / f64::from(every);
+        match change {
+            Change::Lowered {
+                every,
+                skipped,
+                late,
+            } => {
+                self.metrics.send_rate_lowered.fetch_add(1, Relaxed);
+                tracing::info!(
+                    room = self.id,
+                    every,
+                    hz = hz(every),
+                    skipped,
+                    late,
+                    "room overloaded: states now every {every} ticks, to all players alike"
+                );
+            }
+            Change::Raised { every } => {
+                self.metrics.send_rate_raised.fetch_add(1, Relaxed);
+                tracing::info!(
+                    room = self.id,
+                    every,
+                    hz = hz(every),
+                    "room recovered: states every {every} ticks"
+                );
+            }
+        }
+        let degraded_now = self.send_rate.degraded();
+        let degraded_before = match change {
+            Change::Lowered { every, .. } => every - 1 > self.kind.send_every(&self.defaults),
+            Change::Raised { .. } => true,
+        };
+        if degraded_now && !degraded_before {
+            self.metrics.rooms_degraded.fetch_add(1, Relaxed);
+        } else if !degraded_now && degraded_before {
+            self.metrics.rooms_degraded.fetch_sub(1, Relaxed);
         }
     }
 
@@ -909,8 +978,10 @@ impl Room {
         }
     }
 
-    /// Builds every attached player's state and posts it.
-    fn fan_out(&mut self) {
+    /// Builds every attached player's state and posts it; returns how many
+    /// states were put and how many of them replaced one the server had not
+    /// got round to writing.
+    fn fan_out(&mut self) -> (u32, u32) {
         let viewers = self
             .sessions
             .iter()
@@ -918,7 +989,11 @@ impl Room {
             .map(|(&id, s)| (id, s.ack));
         let states = self.builder.build(&mut *self.game, self.tick, viewers);
         let skip_unchanged = self.kind.room_type.settings().skip_unchanged_states;
-        let slow_ticks = self.kind.ticks_in(self.defaults.slow_timeout);
+        // The too-slow bound counts states replaced in a row, so it is the
+        // slow timeout in rounds of states at the current rate.
+        let slow_rounds =
+            (self.kind.ticks_in(self.defaults.slow_timeout) / self.send_rate.every()).max(1);
+        let (mut planned, mut skipped_now) = (0, 0);
         for (player, frame, data) in states.iter() {
             let Some(session) = self.sessions.get_mut(&player) else {
                 continue;
@@ -934,15 +1009,27 @@ impl Room {
                 }
                 session.last_state = Some(hash);
             }
+            planned += 1;
             let skipped = link.mailbox.put(frame);
             if skipped > 0 {
+                // Only a state the server did not get round to writing says
+                // the room is overloaded; one skipped while the connection
+                // is stuck writing is that client's slowness, which must not
+                // slow the room down for everyone (its own bound is below).
+                if !link.mailbox.writer_busy() {
+                    skipped_now += 1;
+                }
                 self.metrics.states_skipped.fetch_add(1, Relaxed);
-                if skipped >= slow_ticks {
+                if skipped >= slow_rounds {
                     link.mailbox
                         .kick(CloseCode::TooSlow, CloseCode::TooSlow.name());
                 }
             }
         }
+        self.metrics
+            .states_planned
+            .fetch_add(u64::from(planned), Relaxed);
+        (planned, skipped_now)
     }
 
     fn end(&mut self) {
@@ -954,6 +1041,9 @@ impl Room {
         self.metrics
             .players_dropped
             .fetch_sub(dropped as i64, Relaxed);
+        if self.send_rate.degraded() {
+            self.metrics.rooms_degraded.fetch_sub(1, Relaxed);
+        }
         self.game.end();
         tracing::debug!(
             room = self.id,

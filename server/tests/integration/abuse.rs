@@ -261,6 +261,10 @@ async fn a_client_that_never_reads_is_cut_off_without_stalling_the_room() {
     // About 120 ticks passed; the room must not have stalled behind the
     // stuck socket (a stall would show as a gap in the ticks we saw).
     assert!(ticks_seen >= 60, "room ticked {ticks_seen} times in 4 s");
+    // Nor slowed its send rate down for the player who reads: the stuck
+    // client's skipped states are its own slowness, not an overload.
+    assert_eq!(server.metric("game_send_rate_lowered_total").await, 0.0);
+    assert_eq!(server.metric("game_rooms_degraded").await, 0.0);
     assert!(snapshots >= 30, "player got {snapshots} snapshots in 4 s");
     let growth = rss().await - rss_before;
     assert!(

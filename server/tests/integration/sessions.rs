@@ -266,3 +266,27 @@ async fn a_clean_leave_removes_the_player_at_once() {
         other => panic!("a left session cannot be resumed, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn states_go_out_at_the_snapshot_rate_and_still_acknowledge_every_input() {
+    // 30 Hz ticks, 10 states a second: a state every third tick.
+    let server = start(&["--snapshot-hz", "10"]).await;
+    let (mut conn, _) = server.join().await;
+    let mut last = next_snapshot(&mut conn).await.unwrap().tick;
+    for seq in 1..=6 {
+        input(&mut conn, seq, 20, 0).await;
+        let s = next_snapshot(&mut conn).await.unwrap();
+        assert_eq!(s.tick, last + 3, "a state every third tick");
+        last = s.tick;
+    }
+    // The latest ack rides on the next state, whichever tick applied it.
+    let acked = snapshot_where(&mut conn, "the last input acknowledged", |s| s.ack == 6).await;
+    assert_eq!(acked.tick % 3, last % 3);
+    assert_eq!(server.metric("game_rooms_degraded").await, 0.0);
+    let planned = server.metric("game_states_planned_total").await;
+    let written = server.metric("game_states_written_total").await;
+    assert!(
+        planned >= 7.0 && written >= 7.0,
+        "planned {planned}, written {written}"
+    );
+}

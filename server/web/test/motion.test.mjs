@@ -76,6 +76,21 @@ test("skipped states are bridged smoothly", () => {
   assert.equal(at(s, "p1").x, 16);
 });
 
+test("with a state every third tick, drawing stays behind the next one and interpolates", () => {
+  const buf = new StateBuffer({ tickHz: 30, delayTicks: 2 });
+  assert.equal(buf.sendGap(), 1);
+  for (let tick = 3; tick <= 30; tick += 3) buf.push(snap(tick, [player(1, tick * 8, 100)]), tick * PERIOD);
+  assert.equal(buf.sendGap(), 3, "the server's send interval, seen in the ticks");
+  // At tick 30's arrival, drawing is 2 + (3 - 1) = 4 ticks behind: tick 26,
+  // between the states of ticks 24 and 27.
+  const drawn = buf.sample(30 * PERIOD);
+  assert.ok(Math.abs(drawn.tick - 26) < 1e-9, `drawn at ${drawn.tick}`);
+  assert.ok(Math.abs(drawn.entities[0].x - 26 * 8) < 1e-9, "interpolated, not held");
+  // The server raises its rate back: within half a second the gap follows.
+  for (let tick = 31; tick <= 50; tick++) buf.push(snap(tick, [player(1, tick * 8, 100)]), tick * PERIOD);
+  assert.equal(buf.sendGap(), 1);
+});
+
 test("a long jump is a teleport, drawn at once; a new entity appears where it is", () => {
   const buf = new StateBuffer({ tickHz: 30, delayTicks: 0 });
   const pickup = (x) => ({ id: 3, kind: "Pickup", x, y: 0, score: 0 });

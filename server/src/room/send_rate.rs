@@ -1,0 +1,295 @@
+//! A room's send rate: how many ticks pass between two rounds of states,
+//! and how that follows load.
+//!
+//! The configured rate (`--snapshot-hz`) sets the base interval. Under the
+//! `adaptive` policy the room watches, one window of a second at a time,
+//! what its fan-out achieves: the share of states replaced in a mailbox
+//! before their connection took the previous one (the server could not
+//! write them in time), and the share of ticks that started late. When
+//! either passes its threshold the room sends every one tick more (every
+//! 2nd, 3rd, ... tick) to *all* its players alike, instead of letting each
+//! connection skip states at random; after a few calm windows it steps
+//! back, one tick at a time, to the base. The states it does send still
+//! carry the latest tick and ack, so a client's view is only less frequent,
+//! never stale.
+//!
+//! Pure arithmetic on counts: the room feeds it and reads its decisions;
+//! time is ticks. Not for deciding which players get states (every
+//! connected player does, on a sending tick) or for slow single clients
+//! (their mailbox and `--slow-timeout` deal with those).
+
+/// Share of a window's planned states replaced before their connection
+/// took the previous one, past which the room slows down. A healthy room
+/// replaces none; 5 % means one connection in twenty is a whole send
+/// behind, which is when players start to notice.
+pub const SLOW_DOWN_SKIPPED: f64 = 0.05;
+
+/// Share of a window's ticks starting more than half a period late (or
+/// dropping steps), past which the room slows down: the worker threads are
+/// too busy for the schedule.
+pub const SLOW_DOWN_LATE: f64 = 0.10;
+
+/// Share of skipped states under which a window counts as calm.
+pub const CALM_SKIPPED: f64 = 0.01;
+
+/// Calm windows in a row before the room sends one tick more often again:
+/// three seconds, so that a rate that was just lowered is not raised back
+/// by the relief it brought and lowered again (flapping).
+pub const CALM_WINDOWS: u32 = 3;
+
+/// How far the room may slow down, in multiples of the base interval: at
+/// 30 Hz with a state every tick, down to every 6th tick (5 states a
+/// second), past which a real-time game is not playable anyway.
+pub const MAX_SLOWDOWN: u32 = 6;
+
+/// A change of rate, for the room to log and count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    /// Now a state every `every` ticks (was fewer).
+    Lowered {
+        /// Ticks between two states now.
+        every: u32,
+        /// Share of states skipped in the window that decided it.
+        skipped: f64,
+        /// Share of late ticks in that window.
+        late: f64,
+    },
+    /// Now a state every `every` ticks (was more).
+    Raised {
+        /// Ticks between two states now.
+        every: u32,
+    },
+}
+
+/// One room's send rate and the window it judges load over.
+#[derive(Debug, Clone)]
+pub struct SendRate {
+    /// Ticks between states as configured.
+    base: u32,
+    /// Ticks between states now (`base` ..= `base × MAX_SLOWDOWN`).
+    every: u32,
+    /// Whether the rate follows load.
+    adaptive: bool,
+    /// Ticks in a window (a second's worth).
+    window: u32,
+    /// Ticks since the last round of states.
+    since_send: u32,
+    /// Ticks counted in the current window.
+    ticks: u32,
+    /// Of those, ticks that started late.
+    late: u32,
+    /// States planned (put in mailboxes) in the window.
+    planned: u64,
+    /// Of those, states that replaced one not yet taken.
+    skipped: u64,
+    /// Calm windows in a row.
+    calm: u32,
+}
+
+impl SendRate {
+    /// A state every `base` ticks (at least 1) in a room ticking `tick_hz`
+    /// times a second; `adaptive` lets load change it.
+    pub fn new(base: u32, tick_hz: u16, adaptive: bool) -> Self {
+        let base = base.max(1);
+        Self {
+            base,
+            every: base,
+            adaptive,
+            window: u32::from(tick_hz).max(1),
+            // The first tick sends, so a new player sees the room at once.
+            since_send: base,
+            ticks: 0,
+            late: 0,
+            planned: 0,
+            skipped: 0,
+            calm: 0,
+        }
+    }
+
+    /// Ticks between two states now.
+    pub fn every(&self) -> u32 {
+        self.every
+    }
+
+    /// Whether the room sends less often than configured.
+    pub fn degraded(&self) -> bool {
+        self.every > self.base
+    }
+
+    /// Accounts for a tick that ran `steps` simulation steps and started
+    /// `late` (or dropped steps); true when states are due at this tick.
+    pub fn tick(&mut self, steps: u32, late: bool) -> bool {
+        self.ticks += 1;
+        self.late += u32::from(late);
+        self.since_send = self.since_send.saturating_add(steps.max(1));
+        if self.since_send >= self.every {
+            self.since_send = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a round of states: `planned` put in mailboxes, `skipped` of
+    /// them replacing one not yet taken.
+    pub fn sent(&mut self, planned: u32, skipped: u32) {
+        self.planned += u64::from(planned);
+        self.skipped += u64::from(skipped);
+    }
+
+    /// At the end of each window (call after every tick), the change of
+    /// rate its counts call for, if any.
+    pub fn judge(&mut self) -> Option<Change> {
+        if self.ticks < self.window {
+            return None;
+        }
+        let skipped = if self.planned == 0 {
+            0.0
+        } else {
+            self.skipped as f64 / self.planned as f64
+        };
+        let late = f64::from(self.late) / f64::from(self.ticks);
+        (self.ticks, self.late, self.planned, self.skipped) = (0, 0, 0, 0);
+        if !self.adaptive {
+            return None;
+        }
+        if skipped > SLOW_DOWN_SKIPPED || late > SLOW_DOWN_LATE {
+            self.calm = 0;
+            let slowest = self.base * MAX_SLOWDOWN;
+            if self.every >= slowest {
+                return None;
+            }
+            self.every += 1;
+            return Some(Change::Lowered {
+                every: self.every,
+                skipped,
+                late,
+            });
+        }
+        if skipped < CALM_SKIPPED && late == 0.0 {
+            self.calm += 1;
+        } else {
+            self.calm = 0;
+        }
+        if self.calm >= CALM_WINDOWS && self.every > self.base {
+            self.calm = 0;
+            self.every -= 1;
+            return Some(Change::Raised { every: self.every });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs one window of `ticks` ticks, `late` of them late, each sending
+    /// round planning `players` states of which `skipped` were replaced.
+    fn window(
+        r: &mut SendRate,
+        ticks: u32,
+        late: u32,
+        players: u32,
+        skipped: u32,
+    ) -> (u32, Option<Change>) {
+        let mut sends = 0;
+        let mut change = None;
+        for t in 0..ticks {
+            if r.tick(1, t < late) {
+                sends += 1;
+                r.sent(players, skipped);
+            }
+            if let Some(c) = r.judge() {
+                change = Some(c);
+            }
+        }
+        (sends, change)
+    }
+
+    #[test]
+    fn the_base_rate_sends_every_nth_tick_from_the_first() {
+        let mut r = SendRate::new(3, 30, true);
+        let sent: Vec<bool> = (0..7).map(|_| r.tick(1, false)).collect();
+        assert_eq!(sent, [true, false, false, true, false, false, true]);
+        // Catch-up steps count: a tick that ran three steps is due.
+        let mut r = SendRate::new(3, 30, true);
+        assert!(r.tick(1, false));
+        assert!(r.tick(3, true));
+    }
+
+    #[test]
+    fn skips_slow_the_room_down_evenly_and_calm_brings_it_back() {
+        let mut r = SendRate::new(1, 30, true);
+        assert_eq!(window(&mut r, 30, 0, 100, 0), (30, None), "healthy");
+        // 10 % of states skipped: every 2nd tick from now on.
+        let (_, change) = window(&mut r, 30, 0, 100, 10);
+        assert!(
+            matches!(change, Some(Change::Lowered { every: 2, .. })),
+            "{change:?}"
+        );
+        assert!(r.degraded());
+        assert_eq!(window(&mut r, 30, 0, 100, 10).0, 15, "half the rounds");
+        assert_eq!(r.every(), 3);
+        // Calm: three windows later one step back, three more, another.
+        for _ in 0..2 {
+            assert_eq!(window(&mut r, 30, 0, 100, 0).1, None);
+        }
+        assert_eq!(
+            window(&mut r, 30, 0, 100, 0).1,
+            Some(Change::Raised { every: 2 })
+        );
+        for _ in 0..2 {
+            window(&mut r, 30, 0, 100, 0);
+        }
+        assert_eq!(
+            window(&mut r, 30, 0, 100, 0).1,
+            Some(Change::Raised { every: 1 })
+        );
+        assert!(!r.degraded());
+        for _ in 0..5 {
+            assert_eq!(
+                window(&mut r, 30, 0, 100, 0).1,
+                None,
+                "never above the base"
+            );
+        }
+    }
+
+    #[test]
+    fn late_ticks_slow_it_down_and_the_slowdown_is_bounded() {
+        let mut r = SendRate::new(2, 30, true);
+        let (_, change) = window(&mut r, 30, 4, 10, 0);
+        assert!(
+            matches!(change, Some(Change::Lowered { every: 3, .. })),
+            "{change:?}"
+        );
+        for _ in 0..30 {
+            window(&mut r, 30, 30, 10, 10);
+        }
+        assert_eq!(r.every(), 2 * MAX_SLOWDOWN);
+        // A window that is neither overloaded nor calm resets the calm run.
+        let mut r = SendRate::new(1, 10, true);
+        window(&mut r, 10, 0, 100, 10);
+        assert_eq!(r.every(), 2);
+        window(&mut r, 10, 0, 100, 0);
+        window(&mut r, 10, 0, 100, 0);
+        window(&mut r, 10, 0, 100, 3);
+        window(&mut r, 10, 0, 100, 0);
+        window(&mut r, 10, 0, 100, 0);
+        assert_eq!(r.every(), 2, "3 % skipped is not calm");
+        assert_eq!(
+            window(&mut r, 10, 0, 100, 0).1,
+            Some(Change::Raised { every: 1 })
+        );
+    }
+
+    #[test]
+    fn a_fixed_rate_never_moves() {
+        let mut r = SendRate::new(1, 30, false);
+        for _ in 0..10 {
+            assert_eq!(window(&mut r, 30, 30, 100, 100).1, None);
+        }
+        assert_eq!(r.every(), 1);
+    }
+}
