@@ -21,6 +21,7 @@
 //! their messages to the game's own decoder.
 
 use super::Shared;
+use super::direct::DirectSocket;
 use super::limit::{RateLimiter, Verdict};
 use crate::metrics::{CloseInitiator, DropReason};
 use crate::room::mailbox::{Delivery, Mailbox};
@@ -457,17 +458,26 @@ pub(crate) async fn serve<R: ReadIo, W: WriteIo>(
     peer: Option<IpAddr>,
     refuse: Option<CloseCode>,
 ) {
-    serve_as(rd, wr, shared, SessionKind::Game, peer, refuse).await;
+    let from = Transport { peer, direct: None };
+    serve_as(rd, wr, shared, SessionKind::Game, from, refuse).await;
 }
 
-/// Serves one upgraded connection of the given kind, from `peer` (`None`
-/// for a stream that did not come from a socket).
+/// Where a connection comes from, and how its room may write to it.
+pub(crate) struct Transport {
+    /// The client's address (`None` for a stream that did not come from a
+    /// socket).
+    pub peer: Option<IpAddr>,
+    /// The socket its room may write states to directly (plain TCP only).
+    pub direct: Option<DirectSocket>,
+}
+
+/// Serves one upgraded connection of the given kind.
 pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
     mut rd: WsRead<R>,
     mut wr: WsWrite<W>,
     shared: Arc<Shared>,
     kind: SessionKind,
-    peer: Option<IpAddr>,
+    from: Transport,
     refuse: Option<CloseCode>,
 ) {
     let conn = shared.next_conn.fetch_add(1, Relaxed);
@@ -483,7 +493,8 @@ pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
             shared: shared.clone(),
             assembler: Assembler::new(max, kind == SessionKind::Echo),
             kind,
-            peer: peer.unwrap_or(NO_ADDRESS),
+            peer: from.peer.unwrap_or(NO_ADDRESS),
+            direct: from.direct,
         };
         let ending = match refuse {
             Some(code) => {
@@ -520,6 +531,8 @@ struct Conn {
     kind: SessionKind,
     /// The client's address, for the invite-code attempt limit.
     peer: IpAddr,
+    /// The socket the room may write states to directly, if any.
+    direct: Option<DirectSocket>,
 }
 
 impl Conn {
@@ -586,7 +599,10 @@ impl Conn {
         if let Err(reason) = protocol::limits::check_request(&hello.room) {
             return Err(Ending::Close(CloseCode::InvalidPayload, reason.into()));
         }
-        let mailbox = Arc::new(Mailbox::default());
+        let mailbox = Arc::new(match &self.direct {
+            Some(direct) => Mailbox::with_direct(Arc::new(direct.clone())),
+            None => Mailbox::default(),
+        });
         let link = ConnLink {
             conn: self.id,
             mailbox: mailbox.clone(),
@@ -734,16 +750,21 @@ impl Conn {
             shared: &self.shared,
             wr,
             mailbox,
+            direct: self.direct.as_ref(),
             start,
             last_rx: &last_rx,
             frame: Vec::new(),
         };
-        tokio::select! {
+        let ending = tokio::select! {
             // The reader never finishes on its own: it parks after reporting
             // its end to the writer, which decides when the session is over.
             never = reader.run(rd) => match never {},
             ending = writer.run(&outbox) => ending,
-        }
+        };
+        // The room holds the mailbox until it hears of the end: it must
+        // neither write to the socket meanwhile nor keep it open.
+        mailbox.stop_direct();
+        ending
     }
 
     async fn write_data<W: WriteIo>(
@@ -989,6 +1010,8 @@ struct Writer<'a, W> {
     shared: &'a Shared,
     wr: &'a mut WsWrite<W>,
     mailbox: &'a Mailbox,
+    /// The socket under `wr`, when the room may write to it directly.
+    direct: Option<&'a DirectSocket>,
     start: Instant,
     last_rx: &'a AtomicU64,
     /// Scratch for encoding an event frame.
@@ -1008,7 +1031,20 @@ impl<W: WriteIo> Writer<'_, W> {
             tokio::time::sleep_until(next_ping.min(self.start + config.idle_timeout).into());
         tokio::pin!(housekeeping);
         let mut out = Vec::with_capacity(32);
+        let mut ping_due = false;
         loop {
+            // Everything this task writes lies between `begin_write` and
+            // `end_write`: the room writes states directly only outside
+            // them, so frames never interleave.
+            if let Err(ending) = self.begin_write().await {
+                return ending;
+            }
+            if std::mem::take(&mut ping_due) {
+                let frame = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b""));
+                if self.wr.write_frame(frame).await.is_err() {
+                    return Ending::Gone;
+                }
+            }
             while let Some(msg) = outbox.pop() {
                 let written = match msg {
                     ToWriter::Pong(t) => {
@@ -1060,11 +1096,8 @@ impl<W: WriteIo> Writer<'_, W> {
             match self.mailbox.take() {
                 Delivery::Kick(code, reason) => return self.close(outbox, code, reason).await,
                 Delivery::Write { events, state } => {
-                    self.mailbox.set_writing(true);
                     let write = self.write_delivery(&events, state.as_deref());
-                    let written = tokio::time::timeout(config.slow_timeout, write).await;
-                    self.mailbox.set_writing(false);
-                    match written {
+                    match tokio::time::timeout(config.slow_timeout, write).await {
                         Ok(Ok(())) => continue,
                         Ok(Err(_)) => return Ending::Gone,
                         // The socket accepted nothing for the whole slow
@@ -1075,6 +1108,7 @@ impl<W: WriteIo> Writer<'_, W> {
                 }
                 Delivery::Empty => {}
             }
+            self.mailbox.end_write();
             tokio::select! {
                 biased;
                 _ = &mut shutdown => {
@@ -1097,10 +1131,8 @@ impl<W: WriteIo> Writer<'_, W> {
                             .await;
                     }
                     if now >= next_ping {
-                        let frame = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b""));
-                        if self.wr.write_frame(frame).await.is_err() {
-                            return Ending::Gone;
-                        }
+                        // Written at the top of the loop, among our writes.
+                        ping_due = true;
                         next_ping = now + config.ping_interval;
                     }
                     housekeeping.as_mut().reset(next_ping.min(idle_deadline).into());
@@ -1131,6 +1163,30 @@ impl<W: WriteIo> Writer<'_, W> {
         Ok(())
     }
 
+    /// Starts a run of this task's writes (see the loop in `run`),
+    /// finishing first a frame the room wrote directly in part.
+    async fn begin_write(&mut self) -> Result<(), Ending> {
+        match self.mailbox.begin_write() {
+            Some(rest) => self.write_rest(&rest).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the rest of a frame the room wrote directly in part, within
+    /// the slow timeout as any write.
+    async fn write_rest(&mut self, rest: &[u8]) -> Result<(), Ending> {
+        let Some(direct) = self.direct else {
+            // Only a direct socket leaves a frame in part.
+            return Ok(());
+        };
+        let slow = self.shared.config.slow_timeout;
+        match tokio::time::timeout(slow, direct.write_all(rest)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ending::Gone),
+            Err(_) => Err(Ending::Stuck),
+        }
+    }
+
     async fn write_data(&mut self, bytes: &[u8]) -> Result<(), WebSocketError> {
         self.wr
             .write_frame(Frame::binary(Payload::Borrowed(bytes)))
@@ -1149,6 +1205,13 @@ impl<W: WriteIo> Writer<'_, W> {
         code: CloseCode,
         reason: Cow<'static, str>,
     ) -> Ending {
+        // Nothing is written directly after our close frame, and a frame
+        // written directly in part is finished before it.
+        if let Some(rest) = self.mailbox.stop_direct()
+            && let Err(ending) = self.write_rest(&rest).await
+        {
+            return ending;
+        }
         send_close(self.wr, code.code(), &reason).await;
         let answered = async {
             loop {

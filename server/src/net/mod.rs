@@ -15,6 +15,7 @@
 //! placement: a session is handed to the lobby by [`conn`].
 
 pub mod conn;
+pub(crate) mod direct;
 pub mod limit;
 pub mod tls;
 
@@ -434,8 +435,8 @@ fn origin_allowed<B>(req: &Request<B>, allowed: &[String]) -> bool {
 /// Hands an upgraded connection to [`conn::serve`]. A plain TCP connection
 /// is taken back from hyper and split into owned halves, which skips
 /// hyper's boxed I/O wrapper and the lock of a generic split on every read
-/// and write; bytes the client sent right behind its upgrade request are
-/// read first.
+/// and write, and lets its room write states directly ([`direct`]); bytes
+/// the client sent right behind its upgrade request are read first.
 async fn serve_upgraded(
     ws: WebSocket<TokioIo<Upgraded>>,
     shared: Arc<Shared>,
@@ -446,17 +447,25 @@ async fn serve_upgraded(
     let upgraded = ws.into_inner().into_inner();
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
-            let (read, write) = parts.io.into_inner().into_split();
+            let (read, write, direct) = direct::split(parts.io.into_inner());
             // Copied: the slice would otherwise pin hyper's whole read buffer
             // (8 KiB or more) for the life of the connection.
             let read = std::io::Cursor::new(Bytes::copy_from_slice(&parts.read_buf)).chain(read);
             let (rd, wr) = fastwebsockets::after_handshake_split(read, write, Role::Server);
-            conn::serve_as(rd, wr, shared, kind, Some(peer), refuse).await;
+            let from = conn::Transport {
+                peer: Some(peer),
+                direct: Some(direct),
+            };
+            conn::serve_as(rd, wr, shared, kind, from, refuse).await;
         }
         Err(upgraded) => {
             let ws = WebSocket::after_handshake(TokioIo::new(upgraded), Role::Server);
             let (rd, wr) = ws.split(tokio::io::split);
-            conn::serve_as(rd, wr, shared, kind, Some(peer), refuse).await;
+            let from = conn::Transport {
+                peer: Some(peer),
+                direct: None,
+            };
+            conn::serve_as(rd, wr, shared, kind, from, refuse).await;
         }
     }
 }

@@ -24,6 +24,7 @@
 //! reopens the rooms. Ids are never reused: the counters continue above
 //! every restored id.
 
+use super::clock::{PhaseClaim, TickPhases};
 use super::{Kind, Refusal, Room, RoomCmd, RoomDefaults, RoomHandle, RoomId, RoomProps, room_seed};
 use crate::metrics::{JoinKind, Metrics};
 use crate::shutdown::Shutdown;
@@ -35,6 +36,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Places players in rooms and finds sessions by token.
 pub struct Lobby {
@@ -54,6 +56,8 @@ pub struct Lobby {
     /// States of rooms that stopped at shutdown, waiting to be written to
     /// the state file. Filled only when rooms save on shutdown.
     saved: Mutex<Vec<RoomState>>,
+    /// Where in its period each open room ticks.
+    phases: Arc<TickPhases>,
 }
 
 #[derive(Default)]
@@ -213,7 +217,14 @@ impl Lobby {
             shutdown,
             next_player: AtomicU32::new(1),
             saved: Mutex::new(Vec::new()),
+            phases: TickPhases::new(Instant::now()),
         })
+    }
+
+    /// A tick phase for a room that ticks every `period`, spread from the
+    /// other rooms' (see `TickPhases`).
+    pub(crate) fn claim_phase(&self, period: Duration) -> PhaseClaim {
+        self.phases.claim(period)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

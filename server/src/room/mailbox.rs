@@ -14,27 +14,92 @@
 //! keeps its own copy of every event until the client acknowledges it (see
 //! `super::events`), which is what bounds this queue too: the room ends a
 //! session whose unacknowledged events pass the limit.
+//!
+//! **Direct writes.** Waking a connection task for every state costs more
+//! than writing the state: at 30 states a second for each of a thousand
+//! players the wake-ups, not the sockets, kept a core busy, and every
+//! state waited in the run queue behind everything else. So a connection
+//! whose socket allows it (plain TCP, see `net::direct`) lends the mailbox
+//! a [`DirectWrite`], and `put` writes the state itself, without waiting,
+//! when nothing else is due on that connection: no events or state queued
+//! and the connection task not writing. A socket that would block, a queue
+//! that is not empty, or a writing connection fall back to the queue as
+//! above. A frame the socket took only part of is finished by the
+//! connection task before anything else it writes ([`Mailbox::begin_write`]),
+//! so frames never interleave. The connection task marks every write of
+//! its own between `begin_write` and `end_write`, and the mailbox writes
+//! directly only outside them.
 
 use bytes::Bytes;
 use protocol::CloseCode;
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// A socket a state can be written to at once, without waiting.
+pub trait DirectWrite: Send + Sync {
+    /// Writes `message` as one WebSocket frame if the socket takes it now.
+    fn try_send(&self, message: &[u8]) -> TrySend;
+}
+
+/// What [`DirectWrite::try_send`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySend {
+    /// The whole frame was written.
+    Sent,
+    /// Only part of the frame was written; these bytes must follow it
+    /// before anything else.
+    Partly(Vec<u8>),
+    /// The socket takes nothing now: nothing was written.
+    WouldBlock,
+    /// The socket failed: nothing was written, and the connection task
+    /// will find out when it writes.
+    Failed,
+}
+
+/// What [`Mailbox::put`] did with a state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Put {
+    /// Written to the socket (or its first part, the rest following before
+    /// anything else).
+    Written,
+    /// Queued for the connection task.
+    Queued {
+        /// States replaced in a row without the connection taking one (0
+        /// when the previous one had been taken).
+        replaced: u32,
+        /// Whether the connection was writing meanwhile (see
+        /// [`Mailbox::writer_busy`]).
+        writer_busy: bool,
+    },
+}
+
 /// One connection's mailbox, shared by its room and its connection task.
-#[derive(Default)]
 pub struct Mailbox {
     /// What waits to be taken. The lock is held only to move a few words.
     slot: Mutex<Slot>,
     /// Wakes the connection task when something was put.
     notify: Notify,
-    /// Set while the connection is writing what it took: a state replaced
+    /// Set while the connection is writing (between `begin_write` and
+    /// `end_write`; changed only under `slot`'s lock): a state replaced
     /// meanwhile was skipped because the client's socket did not take the
     /// last one yet (the client is slow), not because the server did not
-    /// get round to writing (the server is overloaded).
+    /// get round to writing (the server is overloaded). Starts set: nothing
+    /// is written directly before the connection's first `end_write` (its
+    /// `Welcome` goes first).
     writing: AtomicBool,
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::default(),
+            notify: Notify::new(),
+            writing: AtomicBool::new(true),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -47,6 +112,10 @@ struct Slot {
     skipped_in_a_row: u32,
     /// A close code and reason the connection must close with.
     kick: Option<(CloseCode, Cow<'static, str>)>,
+    /// Where states may be written directly, while the connection lends it.
+    direct: Option<Arc<dyn DirectWrite>>,
+    /// The unwritten rest of a frame written directly in part.
+    rest: Option<Vec<u8>>,
 }
 
 /// What [`Mailbox::take`] found.
@@ -67,19 +136,58 @@ pub enum Delivery {
 }
 
 impl Mailbox {
-    /// Puts a state, replacing any untaken one. Returns how many states in
-    /// a row have now been replaced without a take (0 when the previous one
-    /// had been taken).
-    pub fn put(&self, state: Bytes) -> u32 {
-        let skipped = {
+    /// A mailbox whose states may be written straight to `direct` (once
+    /// the connection's first `end_write` allows it).
+    pub fn with_direct(direct: Arc<dyn DirectWrite>) -> Self {
+        let mailbox = Self::default();
+        mailbox.lock().direct = Some(direct);
+        mailbox
+    }
+
+    /// Writes a state directly when nothing else is due on the connection,
+    /// or puts it in the queue, replacing any untaken one (see the module
+    /// documentation).
+    pub fn put(&self, state: Bytes) -> Put {
+        let put = {
             let mut slot = self.lock();
-            if slot.state.replace(state).is_some() {
+            if let Some(written) = self.try_direct(&mut slot, &state) {
+                return written;
+            }
+            let replaced = slot.state.replace(state).is_some();
+            if replaced {
                 slot.skipped_in_a_row += 1;
             }
-            slot.skipped_in_a_row
+            Put::Queued {
+                replaced: slot.skipped_in_a_row,
+                writer_busy: replaced && self.writer_busy(),
+            }
         };
         self.notify.notify_one();
-        skipped
+        put
+    }
+
+    /// The direct write of `state`, if one may be tried and the socket
+    /// took at least part of it.
+    fn try_direct(&self, slot: &mut Slot, state: &[u8]) -> Option<Put> {
+        let idle = slot.kick.is_none()
+            && slot.events.is_empty()
+            && slot.state.is_none()
+            && slot.rest.is_none()
+            && !self.writing.load(Relaxed);
+        let direct = slot.direct.as_ref().filter(|_| idle)?;
+        match direct.try_send(state) {
+            TrySend::Sent => Some(Put::Written),
+            TrySend::Partly(rest) => {
+                slot.rest = Some(rest);
+                self.notify.notify_one();
+                Some(Put::Written)
+            }
+            TrySend::WouldBlock => None,
+            TrySend::Failed => {
+                slot.direct = None;
+                None
+            }
+        }
     }
 
     /// Appends events to write, in order.
@@ -108,9 +216,31 @@ impl Mailbox {
         self.writing.load(Relaxed)
     }
 
-    /// Marks the start and the end of a write by the connection.
-    pub fn set_writing(&self, writing: bool) {
-        self.writing.store(writing, Relaxed);
+    /// Marks the start of writes by the connection: no direct write happens
+    /// until [`Mailbox::end_write`]. Returns the rest of a frame written
+    /// directly in part, which the connection must write first.
+    pub fn begin_write(&self) -> Option<Vec<u8>> {
+        let mut slot = self.lock();
+        self.writing.store(true, Relaxed);
+        slot.rest.take()
+    }
+
+    /// Marks the end of the connection's writes: states may be written
+    /// directly again.
+    pub fn end_write(&self) {
+        let _slot = self.lock();
+        self.writing.store(false, Relaxed);
+    }
+
+    /// Takes the direct socket back for good (the connection is closing or
+    /// gone): nothing more is written directly, and the mailbox no longer
+    /// holds the socket open. Returns the rest of a frame written directly
+    /// in part, as [`Mailbox::begin_write`] does.
+    pub fn stop_direct(&self) -> Option<Vec<u8>> {
+        let mut slot = self.lock();
+        self.writing.store(true, Relaxed);
+        slot.direct = None;
+        slot.rest.take()
     }
 
     /// Wakes the connection without putting anything (its reader uses this
@@ -164,9 +294,13 @@ mod tests {
     #[test]
     fn latest_state_wins_and_skips_are_counted() {
         let m = Mailbox::default();
-        assert_eq!(m.put(b("1")), 0);
-        assert_eq!(m.put(b("2")), 1);
-        assert_eq!(m.put(b("3")), 2);
+        let queued = |replaced| Put::Queued {
+            replaced,
+            writer_busy: replaced > 0,
+        };
+        assert_eq!(m.put(b("1")), queued(0));
+        assert_eq!(m.put(b("2")), queued(1));
+        assert_eq!(m.put(b("3")), queued(2));
         assert_eq!(
             m.take(),
             Delivery::Write {
@@ -175,7 +309,7 @@ mod tests {
             }
         );
         assert_eq!(m.take(), Delivery::Empty);
-        assert_eq!(m.put(b("4")), 0, "a take resets the run");
+        assert_eq!(m.put(b("4")), queued(0), "a take resets the run");
     }
 
     #[test]
@@ -222,5 +356,125 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), m.notified())
             .await
             .expect("the stored permit completes the wait at once");
+    }
+
+    /// A socket that answers each `try_send` as scripted and records what
+    /// it was given.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<TrySend>>,
+        sent: Mutex<Vec<Vec<u8>>>,
+    }
+
+    impl DirectWrite for Scripted {
+        fn try_send(&self, message: &[u8]) -> TrySend {
+            self.sent.lock().unwrap().push(message.to_vec());
+            self.answers
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(TrySend::Sent)
+        }
+    }
+
+    fn direct(answers: Vec<TrySend>) -> (Arc<Scripted>, Mailbox) {
+        let socket = Arc::new(Scripted {
+            answers: Mutex::new(answers.into()),
+            ..Scripted::default()
+        });
+        let m = Mailbox::with_direct(socket.clone());
+        (socket, m)
+    }
+
+    fn sent(socket: &Scripted) -> Vec<Vec<u8>> {
+        socket.sent.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn nothing_is_written_directly_before_the_connection_allows_it() {
+        let (socket, m) = direct(vec![]);
+        assert!(matches!(m.put(b("1")), Put::Queued { .. }), "Welcome first");
+        assert!(sent(&socket).is_empty());
+        assert_eq!(m.begin_write(), None);
+        assert!(matches!(m.take(), Delivery::Write { .. }));
+        m.end_write();
+        assert_eq!(m.put(b("2")), Put::Written);
+        assert_eq!(sent(&socket), vec![b"2".to_vec()]);
+        assert_eq!(m.take(), Delivery::Empty, "a direct write queues nothing");
+    }
+
+    #[test]
+    fn a_direct_write_waits_for_the_connections_own_writes_and_queue() {
+        let (socket, m) = direct(vec![]);
+        m.end_write();
+        m.begin_write();
+        assert!(matches!(m.put(b("1")), Put::Queued { .. }), "writer busy");
+        m.end_write();
+        // The queued state is still due: the next one queues behind it
+        // (replacing it) rather than overtaking it.
+        assert_eq!(
+            m.put(b("2")),
+            Put::Queued {
+                replaced: 1,
+                writer_busy: false
+            }
+        );
+        m.begin_write();
+        m.take();
+        m.end_write();
+        // Events not yet taken come before any state.
+        m.push_events([(1, b("e"))]);
+        assert!(matches!(m.put(b("3")), Put::Queued { .. }));
+        assert!(sent(&socket).is_empty());
+        m.begin_write();
+        m.take();
+        m.end_write();
+        m.kick(CloseCode::TooSlow, "too slow");
+        assert!(matches!(m.put(b("4")), Put::Queued { .. }), "kicked");
+        assert!(sent(&socket).is_empty());
+    }
+
+    #[test]
+    fn a_partly_written_frame_is_finished_before_anything_else() {
+        let (socket, m) = direct(vec![TrySend::Partly(b"rest".to_vec())]);
+        m.end_write();
+        assert_eq!(m.put(b("1")), Put::Written);
+        assert_eq!(sent(&socket).len(), 1);
+        // Nothing else is written directly while the rest is due.
+        assert!(matches!(m.put(b("2")), Put::Queued { .. }));
+        assert_eq!(sent(&socket).len(), 1);
+        assert_eq!(m.begin_write(), Some(b"rest".to_vec()));
+        assert_eq!(m.begin_write(), None, "handed over once");
+    }
+
+    #[test]
+    fn a_blocked_or_failed_socket_falls_back_to_the_queue() {
+        let (socket, m) = direct(vec![TrySend::WouldBlock, TrySend::Failed]);
+        m.end_write();
+        assert!(matches!(m.put(b("1")), Put::Queued { .. }), "would block");
+        m.begin_write();
+        m.take();
+        m.end_write();
+        assert!(matches!(m.put(b("2")), Put::Queued { .. }), "failed");
+        m.begin_write();
+        m.take();
+        m.end_write();
+        assert!(
+            matches!(m.put(b("3")), Put::Queued { .. }),
+            "a failed socket is not tried again"
+        );
+        assert_eq!(sent(&socket).len(), 2);
+    }
+
+    #[test]
+    fn stopping_direct_writes_releases_the_socket_and_hands_over_the_rest() {
+        let (socket, m) = direct(vec![TrySend::Partly(b"st".to_vec())]);
+        m.end_write();
+        assert_eq!(m.put(b("1")), Put::Written);
+        assert_eq!(Arc::strong_count(&socket), 2);
+        assert_eq!(m.stop_direct(), Some(b"st".to_vec()));
+        assert_eq!(Arc::strong_count(&socket), 1, "the mailbox let go");
+        m.end_write();
+        assert!(matches!(m.put(b("2")), Put::Queued { .. }));
     }
 }

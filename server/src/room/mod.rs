@@ -36,13 +36,13 @@ pub mod send_rate;
 use crate::metrics::Metrics;
 use crate::shutdown::{DoneGuard, Shutdown};
 use crate::state::{RoomState, SessionState};
-use clock::{Due, TickClock};
+use clock::Due;
 use events::EventQueue;
 use fanout::StateBuilder;
 use game_api::room_type::{Inbox, Sender};
 use game_api::{DynGame, Effects, PlayerId, RoomOptions, RoomType, Target};
 use lobby::{Lobby, Released, Reservation};
-use mailbox::Mailbox;
+use mailbox::{Mailbox, Put};
 use protocol::{CloseCode, ResumeToken, Welcome};
 use send_rate::{Change, SendRate};
 use serde::{Deserialize, Serialize};
@@ -484,7 +484,8 @@ impl Room {
 
     /// The room's task: ticks on schedule, answers commands in between.
     pub(crate) async fn run(mut self, mut shutdown: Shutdown, _done: DoneGuard) {
-        let mut clock = TickClock::new(Instant::now(), self.kind.tick_period());
+        let phase = self.lobby.claim_phase(self.kind.tick_period());
+        let mut clock = phase.clock(Instant::now());
         // A restored room may hold no connected player and expire them all
         // before anyone resumes; a room reopened from a file is never empty.
         while !self.closed {
@@ -994,6 +995,7 @@ impl Room {
         let slow_rounds =
             (self.kind.ticks_in(self.defaults.slow_timeout) / self.send_rate.every()).max(1);
         let (mut planned, mut skipped_now) = (0, 0);
+        let (mut written, mut written_bytes) = (0u64, 0u64);
         for (player, frame, data) in states.iter() {
             let Some(session) = self.sessions.get_mut(&player) else {
                 continue;
@@ -1010,22 +1012,39 @@ impl Room {
                 session.last_state = Some(hash);
             }
             planned += 1;
-            let skipped = link.mailbox.put(frame);
-            if skipped > 0 {
-                // Only a state the server did not get round to writing says
-                // the room is overloaded; one skipped while the connection
-                // is stuck writing is that client's slowness, which must not
-                // slow the room down for everyone (its own bound is below).
-                if !link.mailbox.writer_busy() {
-                    skipped_now += 1;
+            let len = frame.len() as u64;
+            match link.mailbox.put(frame) {
+                Put::Written => {
+                    written += 1;
+                    written_bytes += len;
                 }
-                self.metrics.states_skipped.fetch_add(1, Relaxed);
-                if skipped >= slow_rounds {
-                    link.mailbox
-                        .kick(CloseCode::TooSlow, CloseCode::TooSlow.name());
+                Put::Queued { replaced: 0, .. } => {}
+                Put::Queued {
+                    replaced,
+                    writer_busy,
+                } => {
+                    // Only a state the server did not get round to writing
+                    // says the room is overloaded; one skipped while the
+                    // connection is stuck writing is that client's
+                    // slowness, which must not slow the room down for
+                    // everyone (its own bound is below).
+                    if !writer_busy {
+                        skipped_now += 1;
+                    }
+                    self.metrics.states_skipped.fetch_add(1, Relaxed);
+                    if replaced >= slow_rounds {
+                        link.mailbox
+                            .kick(CloseCode::TooSlow, CloseCode::TooSlow.name());
+                    }
                 }
             }
         }
+        // States the room wrote itself (see `mailbox`); the connections
+        // count the ones they write.
+        let m = &self.metrics;
+        m.states_written.fetch_add(written, Relaxed);
+        m.messages_out.fetch_add(written, Relaxed);
+        m.bytes_out.fetch_add(written_bytes, Relaxed);
         self.metrics
             .states_planned
             .fetch_add(u64::from(planned), Relaxed);
