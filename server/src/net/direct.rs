@@ -195,7 +195,9 @@ mod tests {
         let (_write, direct, mut ws, _read) = pair().await;
         ws.set_max_message_size(1 << 20);
         // Both sides of the one-write size (2,048 bytes with the header).
-        let sizes = [0usize, 1, 125, 126, 127, 2_044, 2_045, 65_535, 65_536, 70_000];
+        let sizes = [
+            0usize, 1, 125, 126, 127, 2_044, 2_045, 65_535, 65_536, 70_000,
+        ];
         for &len in &sizes {
             let message: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
             match direct.try_send(&message) {
