@@ -347,6 +347,16 @@ impl<'a> Session<'a> {
     }
 }
 
+/// A game message sent and not yet acknowledged.
+struct Pending {
+    /// Its sequence number.
+    seq: u32,
+    /// When the schedule said to send it: input→ack counts from here.
+    due: Instant,
+    /// When loadgen got round to writing it (its own lag is `taken - due`).
+    taken: Instant,
+}
+
 /// Plays one connection until it ends.
 #[allow(clippy::too_many_arguments)]
 async fn play(
@@ -360,7 +370,7 @@ async fn play(
     resumed_from: Option<u64>,
 ) -> End {
     let (reader, writer) = conn.split();
-    let pending = Mutex::new(VecDeque::<(u32, Instant)>::new());
+    let pending = Mutex::new(VecDeque::<Pending>::new());
     let tick_period = Duration::from_secs(1) / u32::from(welcome.tick_hz.max(1));
     let ack = AckWanted::default();
     let mut wcounts = WriterCounts::default();
@@ -427,7 +437,7 @@ async fn write_loop(
     session: &Session<'_>,
     rng: &mut SmallRng,
     seq: &mut u32,
-    pending: &Mutex<VecDeque<(u32, Instant)>>,
+    pending: &Mutex<VecDeque<Pending>>,
     ack: &AckWanted,
     counts: &mut WriterCounts,
     lost: &mut u64,
@@ -488,7 +498,11 @@ async fn write_loop(
                         p.pop_front();
                         *lost += 1;
                     }
-                    p.push_back((*seq, scheduled.into_std()));
+                    p.push_back(Pending {
+                        seq: *seq,
+                        due: scheduled.into_std(),
+                        taken: Instant::now(),
+                    });
                 }
                 match writer.send(&ClientMsg::Game(GameMsg { seq: *seq, data })).await {
                     Ok(n) => {
@@ -517,7 +531,7 @@ async fn read_loop(
     mut reader: Reader,
     session: &Session<'_>,
     local: &mut Local,
-    pending: &Mutex<VecDeque<(u32, Instant)>>,
+    pending: &Mutex<VecDeque<Pending>>,
     ack: &AckWanted,
     tick_period: Duration,
     memory: &mut Memory,
@@ -537,12 +551,16 @@ async fn read_loop(
                 c.msgs_in += 1;
                 {
                     let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-                    while p.front().is_some_and(|&(seq, _)| seq <= s.ack) {
-                        let (_, scheduled) = p.pop_front().expect("checked");
+                    while p.front().is_some_and(|input| input.seq <= s.ack) {
+                        let input = p.pop_front().expect("checked");
                         local.counters.inputs_acked += 1;
                         full |= local.record(
                             Metric::InputAck,
-                            micros(now.saturating_duration_since(scheduled)),
+                            micros(now.saturating_duration_since(input.due)),
+                        );
+                        full |= local.record(
+                            Metric::SendLag,
+                            micros(input.taken.saturating_duration_since(input.due)),
                         );
                     }
                 }

@@ -28,6 +28,9 @@ const SIGFIG: u8 = 3;
 /// second): bounds a client's memory when latencies pour in.
 const LOCAL_BATCH: usize = 512;
 
+/// How many latencies loadgen measures.
+pub const METRICS: usize = 6;
+
 /// The latencies loadgen measures, all in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
@@ -42,16 +45,22 @@ pub enum Metric {
     StateJitter = 3,
     /// From a drop being noticed to the next successful Welcome.
     Reconnect = 4,
+    /// From a game message's scheduled send time to when loadgen got round
+    /// to writing it, for the messages that were acknowledged: loadgen's
+    /// own lag, which is part of `InputAck`. A busy loadgen shows here, not
+    /// the server.
+    SendLag = 5,
 }
 
 impl Metric {
     /// All metrics, in report order.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; METRICS] = [
         Metric::Connect,
         Metric::InputAck,
         Metric::PingRtt,
         Metric::StateJitter,
         Metric::Reconnect,
+        Metric::SendLag,
     ];
 
     /// Name in reports, assertions and log file names.
@@ -62,6 +71,7 @@ impl Metric {
             Metric::PingRtt => "ping_rtt",
             Metric::StateJitter => "state_jitter",
             Metric::Reconnect => "reconnect",
+            Metric::SendLag => "send_lag",
         }
     }
 }
@@ -188,7 +198,7 @@ impl Local {
 /// The interval data of one shard.
 pub struct Shard {
     /// Histograms since the aggregator last collected, by [`Metric`].
-    pub hist: [Histogram<u64>; 5],
+    pub hist: [Histogram<u64>; METRICS],
     /// Counters since the last collection.
     pub counters: Counters,
     /// Errors since the last collection, by kind.
@@ -259,7 +269,7 @@ impl Stats {
 /// Data of one collection interval, or of a whole run.
 pub struct Interval {
     /// Histograms by [`Metric`].
-    pub hist: [Histogram<u64>; 5],
+    pub hist: [Histogram<u64>; METRICS],
     /// Counters.
     pub counters: Counters,
     /// Errors by kind.

@@ -45,6 +45,15 @@ async fn a_short_run_produces_counts_that_add_up() {
     );
     assert_eq!(c.inputs_lost, 0, "no drops, so no lost inputs");
     assert_eq!(r.latency["input_ack"].count, c.inputs_acked);
+    // loadgen's own lag is timed for every acknowledged input, and is a
+    // part of its input→ack: never longer than the whole.
+    assert_eq!(r.latency["send_lag"].count, c.inputs_acked);
+    assert!(
+        r.latency["send_lag"].max <= r.latency["input_ack"].max,
+        "send lag {} past input→ack {}",
+        r.latency["send_lag"].max,
+        r.latency["input_ack"].max
+    );
     assert_eq!(r.latency["connect"].count, 200);
     // 200 players for ~3 s at 30 Hz; allow for the ramp and a busy machine.
     assert!(c.states > 200 * 30, "states {}", c.states);
