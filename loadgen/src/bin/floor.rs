@@ -29,6 +29,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
+use loadgen::report::Latency;
+use loadgen::stats::new_histogram;
 use serde::Serialize;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -67,10 +69,6 @@ const ACCEPT_QUEUE: usize = 1024;
 
 /// Listen backlog: the ramp opens a few hundred connections a second.
 const LISTEN_BACKLOG: u32 = 4096;
-
-/// Latency histograms' range, in microseconds: 1 µs to 60 s, 3 digits.
-const HIST_MAX_US: u64 = 60_000_000;
-const HIST_SIGFIG: u8 = 3;
 
 /// Shards of the clients' jitter histogram, so that several runtime threads
 /// rarely contend; each is about 200 KB.
@@ -193,10 +191,6 @@ fn runtime(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
         runtime.worker_threads(n.max(1));
     }
     Ok(runtime.build()?)
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIST_MAX_US, HIST_SIGFIG).expect("static bounds are valid")
 }
 
 fn micros(d: Duration) -> u64 {
@@ -519,35 +513,6 @@ struct WindowReport {
     connected_at_end: usize,
 }
 
-/// A latency summary in microseconds.
-#[derive(Serialize)]
-struct Summary {
-    count: u64,
-    p50: u64,
-    p99: u64,
-    p999: u64,
-    max: u64,
-}
-
-impl Summary {
-    fn of(h: &Histogram<u64>) -> Self {
-        let q = |x| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(x)
-            }
-        };
-        Self {
-            count: h.len(),
-            p50: q(0.5),
-            p99: q(0.99),
-            p999: q(0.999),
-            max: if h.is_empty() { 0 } else { h.max() },
-        }
-    }
-}
-
 /// The report `floor clients` writes.
 #[derive(Serialize)]
 struct ClientReport {
@@ -563,7 +528,7 @@ struct ClientReport {
     /// The steady window.
     window: WindowReport,
     /// Frame jitter during the window, microseconds.
-    jitter_us: Summary,
+    jitter_us: Latency,
     /// Failed connection attempts over the run.
     connect_errors: u64,
     /// Connections that ended before the run did.
@@ -656,7 +621,7 @@ async fn clients_async(args: ClientArgs) -> anyhow::Result<()> {
             connected_at_start: first.connected,
             connected_at_end: last.connected,
         },
-        jitter_us: Summary::of(&jitter),
+        jitter_us: Latency::from_histogram(&jitter),
         connect_errors: ctx.counts.connect_errors.load(Relaxed),
         disconnects: ctx.counts.disconnects.load(Relaxed),
         peak_rss_bytes: loadgen::sys::own_usage().1,
