@@ -71,6 +71,15 @@ pub enum CloseCode {
     /// Too many invite-code attempts from this address; wait before
     /// trying again.
     TooManyAttempts = 4018,
+    /// Sent right after a `Redirect`: the place is on another node of the
+    /// cluster; follow the redirect.
+    Redirected = 4019,
+    /// The join needs the cluster's room directory (Redis) and it cannot be
+    /// reached; rooms already running go on. Try again with back-off.
+    DirectoryUnavailable = 4020,
+    /// The seat ticket is unknown, already used, expired, or for another
+    /// node: join again as a new player.
+    InvalidTicket = 4021,
 }
 
 /// What a client should do after a close, by code.
@@ -86,7 +95,7 @@ pub enum Retry {
 
 impl CloseCode {
     /// Every code, in numeric order.
-    pub const ALL: [CloseCode; 28] = [
+    pub const ALL: [CloseCode; 31] = [
         Self::Normal,
         Self::GoingAway,
         Self::ProtocolError,
@@ -115,6 +124,9 @@ impl CloseCode {
         Self::RoomEnded,
         Self::EventBacklog,
         Self::TooManyAttempts,
+        Self::Redirected,
+        Self::DirectoryUnavailable,
+        Self::InvalidTicket,
     ];
 
     /// The number on the wire.
@@ -158,6 +170,9 @@ impl CloseCode {
             Self::RoomEnded => "room_ended",
             Self::EventBacklog => "event_backlog",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::Redirected => "redirected",
+            Self::DirectoryUnavailable => "directory_unavailable",
+            Self::InvalidTicket => "invalid_ticket",
         }
     }
 
@@ -171,7 +186,11 @@ impl CloseCode {
             | Self::IdleTimeout
             | Self::ServerFull
             | Self::HandshakeTimeout => Retry::Resume,
-            Self::RoomFull | Self::InvalidResumeToken | Self::EventBacklog => Retry::Rejoin,
+            Self::RoomFull
+            | Self::InvalidResumeToken
+            | Self::EventBacklog
+            | Self::DirectoryUnavailable
+            | Self::InvalidTicket => Retry::Rejoin,
             Self::Normal
             | Self::ProtocolError
             | Self::UnsupportedData
@@ -189,7 +208,8 @@ impl CloseCode {
             | Self::RefusedByGame
             | Self::Kicked
             | Self::RoomEnded
-            | Self::TooManyAttempts => Retry::Stop,
+            | Self::TooManyAttempts
+            | Self::Redirected => Retry::Stop,
         }
     }
 }

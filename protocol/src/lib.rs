@@ -39,8 +39,8 @@ pub use codec::{
     decode_value, encode_client, encode_server, encode_value,
 };
 pub use msg::{
-    ClientMsg, Event, EventAck, GameMsg, Hello, Ping, Pong, Resume, ResumeToken, RoomRequest,
-    ServerMsg, State, Welcome,
+    ClientMsg, Event, EventAck, GameMsg, Hello, Ping, Pong, Redirect, Resume, ResumeToken,
+    RoomRequest, SeatTicket, ServerMsg, State, Welcome,
 };
 
 /// Version of this wire format. A client whose `Hello` carries another

@@ -52,7 +52,7 @@ pub fn check_request(request: &RoomRequest) -> Result<(), String> {
             }
             check_options(options)
         }
-        RoomRequest::JoinById { .. } => Ok(()),
+        RoomRequest::JoinById { .. } | RoomRequest::Reserved { .. } => Ok(()),
         RoomRequest::JoinByCode { code } => {
             if code.len() > MAX_CODE_FIELD_BYTES {
                 return Err(format!(

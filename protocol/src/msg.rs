@@ -197,6 +197,37 @@ pub enum RoomRequest {
         /// dashes do not matter.
         code: String,
     },
+    /// Take the place another node of a cluster reserved (the ticket of a
+    /// [`ServerMsg::Redirect`]). Valid once, on the node that the redirect
+    /// named, for a few seconds.
+    Reserved {
+        /// The redirect's ticket, as it came.
+        ticket: SeatTicket,
+    },
+}
+
+/// A single-use, short-lived ticket for a place on one node of a cluster,
+/// handed out in a [`ServerMsg::Redirect`]. On the wire it is 16 raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SeatTicket(pub [u8; 16]);
+
+impl SeatTicket {
+    /// Lower-case hex of all 16 bytes.
+    pub fn to_hex(&self) -> String {
+        ResumeToken(self.0).to_hex()
+    }
+
+    /// Parses the form written by [`SeatTicket::to_hex`].
+    pub fn from_hex(s: &str) -> Option<Self> {
+        ResumeToken::from_hex(s).map(|t| Self(t.0))
+    }
+}
+
+impl fmt::Debug for SeatTicket {
+    /// Shows only a prefix, like [`ResumeToken`]'s.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SeatTicket({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
 }
 
 /// A message for the game.
@@ -236,6 +267,22 @@ pub enum ServerMsg {
     Event(Event),
     /// Answer to a `Ping`, sent by the connection at once (not at a tick).
     Pong(Pong),
+    /// Answer to a `Hello` on a node of a cluster when the place is on
+    /// another node: connect to `url` and send a `Hello` whose room is
+    /// [`RoomRequest::Reserved`] with `ticket`. The server closes with
+    /// [`crate::CloseCode::Redirected`] right after it.
+    Redirect(Redirect),
+}
+
+/// Where a player's place is, when another node holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// The WebSocket URL of the node that holds the place (its
+    /// `--public-url` with `ws` appended).
+    pub url: String,
+    /// Present it as `RoomRequest::Reserved` there: single use, valid for
+    /// a few seconds.
+    pub ticket: SeatTicket,
 }
 
 /// The session a `Hello` opened.

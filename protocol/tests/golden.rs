@@ -26,7 +26,7 @@ use common::Msg;
 use protocol::golden::{check_file, hex, layout};
 use protocol::{
     ClientMsg, CloseCode, Event, EventAck, GameMsg, Hello, MAX_CLIENT_MSG_BYTES,
-    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Resume, ResumeToken, Retry, RoomRequest,
+    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Redirect, Resume, ResumeToken, Retry, RoomRequest, SeatTicket,
     ServerMsg, State, Welcome, decode_client, decode_server,
 };
 use serde_json::{Value, json};
@@ -159,6 +159,10 @@ fn vectors() -> Vec<(String, Msg)> {
                 code: "ABCD2345".into(),
             },
         ),
+    );
+    push(
+        "hello_reserved".into(),
+        hello(None, RoomRequest::Reserved { ticket: SeatTicket(TOKEN_A.0) }),
     );
     for (name, token, last_event) in [
         ("hello_resume", TOKEN_A, 0),
@@ -311,6 +315,19 @@ fn vectors() -> Vec<(String, Msg)> {
             })),
         );
     }
+    // Redirect: a short URL and one past the one-byte length varint.
+    for (name, url) in [
+        ("redirect", "ws://127.0.0.1:9002/ws".to_owned()),
+        ("redirect_long_url", format!("wss://{}.example/ws", "n".repeat(250))),
+    ] {
+        push(
+            name.into(),
+            Msg::Server(ServerMsg::Redirect(Redirect {
+                url,
+                ticket: SeatTicket(TOKEN_FF.0),
+            })),
+        );
+    }
     v
 }
 
@@ -338,6 +355,7 @@ fn describe_room(room: &RoomRequest) -> Value {
         }),
         RoomRequest::JoinById { room_id } => json!({"type": "JoinById", "roomId": room_id}),
         RoomRequest::JoinByCode { code } => json!({"type": "JoinByCode", "code": code}),
+        RoomRequest::Reserved { ticket } => json!({"type": "Reserved", "ticket": ticket.to_hex()}),
     }
 }
 
@@ -402,6 +420,9 @@ fn describe(msg: &Msg) -> Value {
             "type": "Pong",
             "t": t.to_string(),
             "serverTimeMs": server_time_ms.to_string(),
+        }),
+        Msg::Server(ServerMsg::Redirect(Redirect { url, ticket })) => json!({
+            "type": "Redirect", "url": url, "ticket": ticket.to_hex(),
         }),
     }
 }
@@ -662,10 +683,12 @@ fn every_variant_is_covered() {
         "server:State",
         "server:Event",
         "server:Pong",
+        "server:Redirect",
         "room:QuickJoin",
         "room:Create",
         "room:JoinById",
         "room:JoinByCode",
+        "room:Reserved",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -216,6 +216,68 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "GAME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+
+    /// Join a cluster whose room directory is this Redis server
+    /// (`redis://HOST:PORT`, optionally `/DB`): rooms of every node are
+    /// listed and joined from any node, players are redirected to the node
+    /// that holds their room. Needs --public-url. Without it the process is
+    /// the whole service.
+    #[arg(long, env = "GAME_DIRECTORY", requires = "public_url", value_parser = redis_url)]
+    pub directory: Option<String>,
+
+    /// The URL a browser dials to reach this process
+    /// (`wss://node-3.example/`; ws, wss, http or https): other nodes
+    /// redirect players to its `ws` path. Only with --directory.
+    #[arg(long, env = "GAME_PUBLIC_URL", requires = "directory", value_parser = public_url)]
+    pub public_url: Option<String>,
+
+    /// This node's name in the directory; by default a random one, new at
+    /// every start.
+    #[arg(long, env = "GAME_NODE_ID", requires = "directory",
+          value_parser = node_id)]
+    pub node_id: Option<String>,
+}
+
+/// Checks a `--directory` URL's scheme.
+fn redis_url(s: &str) -> Result<String, String> {
+    if s.starts_with("redis://") && s.len() > "redis://".len() {
+        Ok(s.to_owned())
+    } else {
+        Err("expected redis://HOST:PORT".into())
+    }
+}
+
+/// The WebSocket URL of the game route under a `--public-url`: ws and wss
+/// as given, http and https turned into ws and wss, `ws` appended to the
+/// path.
+pub fn public_ws_url(base: &str) -> Result<String, String> {
+    let (scheme, rest) = base
+        .split_once("://")
+        .ok_or_else(|| format!("{base:?} is not a URL"))?;
+    let scheme = match scheme {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => return Err(format!("scheme {other:?}: expected ws, wss, http or https")),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    if host_end == 0 || rest.contains(['?', '#', ' ']) {
+        return Err(format!("{base:?} needs a host, and no query or fragment"));
+    }
+    let path = rest[host_end..].trim_end_matches('/');
+    Ok(format!("{scheme}://{}{path}/ws", &rest[..host_end]))
+}
+
+fn public_url(s: &str) -> Result<String, String> {
+    public_ws_url(s).map(|_| s.to_owned())
+}
+
+/// A node id: 1 to 32 characters of a-z, 0-9, `_` and `-`.
+fn node_id(s: &str) -> Result<String, String> {
+    if protocol::limits::is_name(s, 32) {
+        Ok(s.to_owned())
+    } else {
+        Err("1 to 32 characters of a-z, 0-9, _ and -".into())
+    }
 }
 
 /// How long empty rooms linger: for every type, or for one.
@@ -267,6 +329,9 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(5),
             threads: None,
             log_format: LogFormat::Human,
+            directory: None,
+            public_url: None,
+            node_id: None,
         }
     }
 }

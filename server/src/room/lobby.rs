@@ -305,6 +305,13 @@ impl Lobby {
                 entry.occupancy += 1;
                 Ok(self.reservation(entry.handle.clone()))
             }
+            // A cluster node resolves tickets before it asks the lobby
+            // (`crate::directory`); one that reaches here is for a node
+            // without a directory.
+            RoomRequest::Reserved { .. } => Err(Refusal::new(
+                CloseCode::InvalidTicket,
+                "seat tickets are valid only on the cluster node that issued them",
+            )),
         }
     }
 
