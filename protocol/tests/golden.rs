@@ -26,8 +26,8 @@ use common::Msg;
 use protocol::golden::{check_file, hex, layout};
 use protocol::{
     ClientMsg, CloseCode, Event, EventAck, GameMsg, Hello, MAX_CLIENT_MSG_BYTES,
-    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Redirect, Resume, ResumeToken, Retry, RoomRequest, SeatTicket,
-    ServerMsg, State, Welcome, decode_client, decode_server,
+    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Redirect, Resume, ResumeToken, Retry,
+    RoomRequest, SeatTicket, ServerMsg, State, Welcome, decode_client, decode_server,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -162,7 +162,12 @@ fn vectors() -> Vec<(String, Msg)> {
     );
     push(
         "hello_reserved".into(),
-        hello(None, RoomRequest::Reserved { ticket: SeatTicket(TOKEN_A.0) }),
+        hello(
+            None,
+            RoomRequest::Reserved {
+                ticket: SeatTicket(TOKEN_A.0),
+            },
+        ),
     );
     for (name, token, last_event) in [
         ("hello_resume", TOKEN_A, 0),
@@ -318,7 +323,10 @@ fn vectors() -> Vec<(String, Msg)> {
     // Redirect: a short URL and one past the one-byte length varint.
     for (name, url) in [
         ("redirect", "ws://127.0.0.1:9002/ws".to_owned()),
-        ("redirect_long_url", format!("wss://{}.example/ws", "n".repeat(250))),
+        (
+            "redirect_long_url",
+            format!("wss://{}.example/ws", "n".repeat(250)),
+        ),
     ] {
         push(
             name.into(),

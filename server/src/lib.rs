@@ -20,6 +20,7 @@
 //! built-in games. This library names no game.
 
 pub mod config;
+pub mod directory;
 pub mod metrics;
 pub mod net;
 pub mod process;
@@ -83,6 +84,10 @@ impl ServerBuilder {
         }
         let web = web::Web::new(&room_types).map_err(invalid)?;
         let listener = TcpListener::bind(config.listen).await?;
+        let mut config = config;
+        if let Some(public) = &config.public_url {
+            config.public_url = Some(with_bound_port(public, listener.local_addr()?.port()));
+        }
         let metrics = Arc::new(Metrics::default());
         let controller = ShutdownController::new();
         if config.state_file.is_some() {
@@ -119,12 +124,26 @@ impl ServerBuilder {
                 .sessions_restored
                 .fetch_add(restored as u64, Relaxed);
         }
+        let directory = match &config.directory {
+            Some(_) => {
+                let directory =
+                    directory::Directory::new(&config, lobby.clone()).map_err(invalid)?;
+                // Registered (with room ids to give) before the first
+                // player is accepted, when Redis answers; if it does not,
+                // the heartbeat keeps trying and joins that need it are
+                // refused meanwhile.
+                directory.register().await;
+                Some(directory)
+            }
+            None => None,
+        };
         let shared = Arc::new(net::Shared::new(
             config,
             lobby,
             metrics,
             controller.handle(),
             web,
+            directory,
         )?);
         Ok(Server {
             listener,
@@ -185,9 +204,23 @@ impl Server {
             controller,
         } = self;
         tracing::info!(addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "listening");
+        let heartbeat = shared
+            .directory
+            .clone()
+            .map(|d| tokio::spawn(d.heartbeat(controller.handle())));
         net::accept_loop(listener, shared.clone(), shutdown).await;
+        if let Some(directory) = &shared.directory {
+            // Before the players are closed: their clients come back to
+            // other nodes, and the directory must send none here.
+            directory.drain().await;
+        }
         tracing::info!("shutting down: closing connections");
         let clean = controller.shutdown(shared.config.shutdown_timeout).await;
+        if let (Some(directory), Some(heartbeat)) = (&shared.directory, heartbeat) {
+            heartbeat.abort();
+            let _ = heartbeat.await;
+            directory.leave().await;
+        }
         if !clean {
             tracing::warn!("shutdown timed out with tasks still running");
         }
@@ -278,7 +311,23 @@ fn set_aside(path: &Path, suffix: &str) -> String {
     }
 }
 
-fn unix_millis() -> u64 {
+/// `url` with a port of 0 (`ws://127.0.0.1:0/`) given the port actually
+/// bound, for a node listening on port 0; any other URL as it is.
+fn with_bound_port(url: &str, port: u16) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].strip_suffix(":0") {
+                Some(host) => format!("{scheme}://{host}:{port}{}", &rest[host_end..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 before it, saturating far after).
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

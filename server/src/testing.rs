@@ -58,6 +58,20 @@ impl TestServer {
         }
     }
 
+    /// Starts a cluster node on 127.0.0.1:0 whose room directory is the
+    /// Redis at `redis_url`, with `room_types` and default options plus
+    /// `args`. Its public URL is its bound address.
+    pub async fn start_node(room_types: Vec<RoomType>, redis_url: &str, args: &[&str]) -> Self {
+        let mut argv = vec![
+            "--directory",
+            redis_url,
+            "--public-url",
+            "ws://127.0.0.1:0/",
+        ];
+        argv.extend_from_slice(args);
+        Self::start(room_types, &argv).await
+    }
+
     /// The game endpoint's URL.
     pub fn url(&self) -> String {
         format!("ws://{}/ws", self.addr)
@@ -96,5 +110,90 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// A real `redis-server` on a free port of 127.0.0.1, without persistence,
+/// for tests of the cluster's room directory. Killed when dropped.
+pub struct TestRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl TestRedis {
+    /// Starts `redis-server` (from `PATH`) and waits until it answers.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` is not installed (`scripts/test` installs
+    /// Debian's) or does not answer within 5 s.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills it (SIGKILL) and waits for it to end: every key is gone, as
+    /// after a crash of a Redis without persistence.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port (after [`TestRedis::stop`]), empty.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}): install Debian's redis-server package")
+            });
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self.answers().await {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server on port {} did not answer within 5 s",
+                self.port
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether it answers PING.
+    async fn answers(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let Ok(mut tcp) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await else {
+            return false;
+        };
+        let mut buf = [0u8; 7];
+        tcp.write_all(b"PING\r\n").await.is_ok()
+            && tcp.read_exact(&mut buf).await.is_ok()
+            && &buf == b"+PONG\r\n"
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

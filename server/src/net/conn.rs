@@ -23,9 +23,11 @@
 use super::Shared;
 use super::direct::DirectSocket;
 use super::limit::{RateLimiter, Verdict};
+use crate::directory::Route;
 use crate::metrics::{CloseInitiator, DropReason};
 use crate::room::mailbox::{Delivery, Mailbox};
 use crate::room::{self, ConnId, ConnLink, Refusal, RoomHandle};
+use crate::unix_millis;
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
 use game_api::PlayerId;
@@ -39,7 +41,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
@@ -535,6 +537,14 @@ struct Conn {
     direct: Option<DirectSocket>,
 }
 
+/// Where a `Hello` put its player.
+enum Placed {
+    /// In a room here.
+    Joined(protocol::Welcome, RoomHandle),
+    /// On another node of the cluster.
+    Redirect(protocol::Redirect),
+}
+
 impl Conn {
     /// Handshake, then the session. Returns how it ended, with every close
     /// frame written.
@@ -608,7 +618,19 @@ impl Conn {
             mailbox: mailbox.clone(),
         };
         let (welcome, room) = match self.place(&hello, link).await {
-            Ok(joined) => joined,
+            Ok(Placed::Joined(welcome, room)) => (welcome, room),
+            Ok(Placed::Redirect(redirect)) => {
+                // The place is on another node: say where, then close.
+                let mut buf = Vec::with_capacity(64);
+                protocol::encode_server(&ServerMsg::Redirect(redirect), &mut buf);
+                if self.write_data(wr, &buf).await.is_err() {
+                    return Err(Ending::Gone);
+                }
+                return Err(Ending::Close(
+                    CloseCode::Redirected,
+                    "your place is on another node: follow the Redirect".into(),
+                ));
+            }
             Err(refusal) => {
                 if refusal.code == CloseCode::InvalidResumeToken {
                     self.shared.metrics.resumes_refused.fetch_add(1, Relaxed);
@@ -644,11 +666,7 @@ impl Conn {
 
     /// Resumes the session `hello` names, or places a new player as its
     /// room request asks.
-    async fn place(
-        &self,
-        hello: &Hello,
-        link: ConnLink,
-    ) -> Result<(protocol::Welcome, RoomHandle), Refusal> {
+    async fn place(&self, hello: &Hello, link: ConnLink) -> Result<Placed, Refusal> {
         let lobby = &self.shared.lobby;
         if let Some(resume) = hello.resume {
             let Some((room, player)) = lobby.find(&resume.token) else {
@@ -660,7 +678,7 @@ impl Conn {
             let welcome = room
                 .resume(player, resume.token, resume.last_event, link)
                 .await?;
-            return Ok((welcome, room));
+            return Ok(Placed::Joined(welcome, room));
         }
         if matches!(hello.room, RoomRequest::JoinByCode { .. })
             && !self.shared.code_attempts.allow(self.peer, Instant::now())
@@ -674,8 +692,15 @@ impl Conn {
                 "too many invite-code attempts from this address: wait a minute",
             ));
         }
-        let reservation = lobby.place(&hello.room)?;
-        room::join(reservation, link).await
+        let reservation = match &self.shared.directory {
+            None => lobby.place(&hello.room)?,
+            Some(directory) => match directory.route(&hello.room).await? {
+                Route::Local(request) => lobby.place(&request)?,
+                Route::Redirect(redirect) => return Ok(Placed::Redirect(redirect)),
+            },
+        };
+        let (welcome, room) = room::join(reservation, link).await?;
+        Ok(Placed::Joined(welcome, room))
     }
 
     /// Reads frames until a complete `Hello`, answering pings meanwhile.
@@ -823,12 +848,6 @@ fn close_echo_code(code: u16) -> u16 {
     } else {
         code
     }
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The reading side of a session.

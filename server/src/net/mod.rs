@@ -78,6 +78,8 @@ pub(crate) struct Shared {
     pub web: Web,
     /// Invite-code lookups per client address.
     pub code_attempts: CodeAttempts,
+    /// The cluster's room directory, on a cluster node.
+    pub directory: Option<Arc<crate::directory::Directory>>,
 }
 
 impl Shared {
@@ -89,6 +91,7 @@ impl Shared {
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
         web: Web,
+        directory: Option<Arc<crate::directory::Directory>>,
     ) -> std::io::Result<Self> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -106,6 +109,7 @@ impl Shared {
             tls,
             web,
             code_attempts: CodeAttempts::default(),
+            directory,
         })
     }
 
@@ -280,11 +284,14 @@ async fn route(
                 .uri()
                 .query()
                 .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("type=")));
-            json(StatusCode::OK, &shared.lobby.list(room_type))
+            match &shared.directory {
+                Some(directory) => json(StatusCode::OK, &directory.list(room_type).await),
+                None => json(StatusCode::OK, &shared.lobby.list(room_type)),
+            }
         }
         "/rooms/types" => json(StatusCode::OK, &shared.lobby.types()),
         path if path.starts_with("/rooms/code/") => {
-            resolve_code(&path["/rooms/code/".len()..], peer, &shared)
+            resolve_code(&path["/rooms/code/".len()..], peer, &shared).await
         }
         "/ws" => text(
             StatusCode::UPGRADE_REQUIRED,
@@ -292,11 +299,17 @@ async fn route(
             "this endpoint speaks WebSocket\n",
         ),
         "/healthz" => text(StatusCode::OK, plain, "ok\n"),
-        "/metrics" => text(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            shared.metrics.render(),
-        ),
+        "/metrics" => {
+            let mut page = shared.metrics.render();
+            if let Some(directory) = &shared.directory {
+                directory.render(&mut page);
+            }
+            text(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                page,
+            )
+        }
         // The lobby, the pages and their modules, embedded in the binary.
         path => match shared.web.get(path) {
             Some((content_type, body)) => {
@@ -311,7 +324,7 @@ async fn route(
 /// What an invite code opens, for the lobby page: `{"id", "type", "page"}`,
 /// 404 for no open room, 429 past the address's attempt limit (shared with
 /// joins by code, so the page is no faster a way to guess).
-fn resolve_code(code: &str, peer: SocketAddr, shared: &Shared) -> Response<Full<Bytes>> {
+async fn resolve_code(code: &str, peer: SocketAddr, shared: &Shared) -> Response<Full<Bytes>> {
     #[derive(serde::Serialize)]
     struct Resolved {
         id: u32,
@@ -330,7 +343,19 @@ fn resolve_code(code: &str, peer: SocketAddr, shared: &Shared) -> Response<Full<
             "too many invite-code attempts: wait a minute\n",
         );
     }
-    match shared.lobby.resolve_code(code) {
+    let found = match shared.lobby.resolve_code(code) {
+        Some(found) => Some(found),
+        // Another node's room: its page here is the same page.
+        None => match &shared.directory {
+            Some(directory) => directory
+                .resolve_code(code)
+                .await
+                .map(|(id, room_type)| (id, shared.lobby.page_of(&room_type), room_type))
+                .map(|(id, page, room_type)| (id, room_type, page)),
+            None => None,
+        },
+    };
+    match found {
         Some((id, room_type, page)) => json(
             StatusCode::OK,
             &Resolved {

@@ -58,6 +58,9 @@ pub struct Lobby {
     saved: Mutex<Vec<RoomState>>,
     /// Where in its period each open room ticks.
     phases: Arc<TickPhases>,
+    /// Fired when rooms open or close or their occupancy or properties
+    /// change: a cluster node publishes its rooms soon after.
+    changes: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -70,6 +73,11 @@ struct Inner {
     sessions: HashMap<ResumeToken, (RoomId, PlayerId)>,
     /// Id of the next room to open.
     next_room: RoomId,
+    /// The first id past the ones this lobby may use: the end of its block
+    /// in a cluster (the directory hands out blocks), unbounded otherwise.
+    room_ids_end: RoomId,
+    /// The next block, taken when this one runs out.
+    spare_ids: Option<(RoomId, RoomId)>,
 }
 
 struct Entry {
@@ -180,6 +188,33 @@ pub struct Listing {
     pub capacity: u16,
     /// What its game says about it.
     pub metadata: BTreeMap<String, String>,
+    /// The cluster node that holds it (cluster nodes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// An open room as a cluster node publishes it in the directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RoomSummary {
+    /// The room's id, unique across the cluster.
+    pub id: RoomId,
+    /// Its room type.
+    #[serde(rename = "type")]
+    pub room_type: String,
+    /// Reached by invite code only.
+    pub private: bool,
+    /// Takes no new players.
+    pub locked: bool,
+    /// Players in it (and joins on their way).
+    pub players: u32,
+    /// Seats.
+    pub capacity: u16,
+    /// Its invite code, if it has one.
+    pub invite_code: Option<String>,
+    /// The options it was created with (quick join matches on them).
+    pub options: Vec<(String, String)>,
+    /// What its game says about it.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// A registered room type as `GET /rooms/types` lists it.
@@ -206,6 +241,7 @@ impl Lobby {
         Arc::new(Self {
             inner: Mutex::new(Inner {
                 next_room: 1,
+                room_ids_end: RoomId::MAX,
                 ..Inner::default()
             }),
             kinds: kinds
@@ -218,6 +254,7 @@ impl Lobby {
             next_player: AtomicU32::new(1),
             saved: Mutex::new(Vec::new()),
             phases: TickPhases::new(Instant::now()),
+            changes: tokio::sync::Notify::new(),
         })
     }
 
@@ -316,6 +353,7 @@ impl Lobby {
     }
 
     fn reservation(self: &Arc<Self>, room: RoomHandle) -> Reservation {
+        self.changes.notify_one();
         Reservation {
             lobby: self.clone(),
             room,
@@ -356,6 +394,15 @@ impl Lobby {
                     CloseCode::RoomFull,
                     "the server is at its room limit",
                 ));
+            }
+            if inner.next_room >= inner.room_ids_end {
+                let Some((start, end)) = inner.spare_ids.take() else {
+                    return Err(Refusal::new(
+                        CloseCode::DirectoryUnavailable,
+                        "no room id is free: the room directory is unreachable",
+                    ));
+                };
+                (inner.next_room, inner.room_ids_end) = (start, end);
             }
             let id = inner.next_room;
             inner.next_room += 1;
@@ -460,6 +507,7 @@ impl Lobby {
                 players: e.occupancy,
                 capacity: e.props.capacity,
                 metadata: e.props.metadata.clone(),
+                node: None,
             })
             .collect()
     }
@@ -488,6 +536,7 @@ impl Lobby {
             props.invite_code = Some(code);
         }
         entry.props = props;
+        self.changes.notify_one();
         entry.props.invite_code.clone()
     }
 
@@ -502,6 +551,7 @@ impl Lobby {
             return Released::Closed;
         };
         entry.occupancy -= 1;
+        self.changes.notify_one();
         if entry.occupancy > 0 {
             return Released::Remaining;
         }
@@ -554,6 +604,7 @@ impl Lobby {
     }
 
     fn closed(&self, room: RoomId) {
+        self.changes.notify_one();
         self.metrics.rooms.fetch_sub(1, Relaxed);
         tracing::info!(room, "room closed");
     }
@@ -561,6 +612,106 @@ impl Lobby {
     /// Number of open rooms.
     pub fn room_count(&self) -> usize {
         self.lock().rooms.len()
+    }
+
+    /// Waits until rooms open or close, or their occupancy or properties
+    /// change (at once if that happened since the last wait).
+    pub(crate) async fn changed(&self) {
+        self.changes.notified().await;
+    }
+
+    /// Every open room, private ones included, lowest id first: what a
+    /// cluster node publishes in the directory.
+    pub(crate) fn summary(&self) -> Vec<RoomSummary> {
+        let inner = self.lock();
+        inner
+            .rooms
+            .iter()
+            .map(|(&id, e)| RoomSummary {
+                id,
+                room_type: e.kind.name().to_owned(),
+                private: e.props.private,
+                locked: e.props.locked,
+                players: e.occupancy,
+                capacity: e.props.capacity,
+                invite_code: e.props.invite_code.clone(),
+                options: e.options.pairs().to_vec(),
+                metadata: e.props.metadata.clone(),
+            })
+            .collect()
+    }
+
+    /// Rooms this lobby may still open before `--max-rooms`.
+    pub(crate) fn rooms_left(&self) -> u32 {
+        let open = u32::try_from(self.lock().rooms.len()).unwrap_or(u32::MAX);
+        self.defaults.max_rooms.saturating_sub(open)
+    }
+
+    /// The page of a registered room type, if it has one.
+    pub(crate) fn page_of(&self, room_type: &str) -> Option<&'static str> {
+        self.kinds.get(room_type)?.room_type.page_path()
+    }
+
+    /// Whether a room of this id is open here.
+    pub(crate) fn has_room(&self, id: RoomId) -> bool {
+        self.lock().rooms.contains_key(&id)
+    }
+
+    /// Whether an open room here has this (normalised) invite code.
+    pub(crate) fn has_code(&self, code: &str) -> bool {
+        self.lock().codes.contains_key(code)
+    }
+
+    /// Whether quick join would find a room here for `room_type` and
+    /// `options` (without taking a place).
+    pub(crate) fn has_quick_match(&self, room_type: &str, options: &[(String, String)]) -> bool {
+        let Some(kind) = self.kinds.get(room_type) else {
+            return false;
+        };
+        let options = RoomOptions::new(options.to_vec());
+        self.lock()
+            .rooms
+            .values()
+            .any(|e| e.matches(kind, &options))
+    }
+
+    /// The option keys quick join matches on for `room_type`, if it is
+    /// registered.
+    pub(crate) fn filter_keys(&self, room_type: &str) -> Option<&[String]> {
+        Some(&self.kinds.get(room_type)?.room_type.settings().filter_by)
+    }
+
+    /// Room ids from now on come from blocks given with
+    /// [`Lobby::add_room_ids`] (a cluster node's): none is left until then.
+    pub(crate) fn use_room_id_blocks(&self) {
+        let mut inner = self.lock();
+        inner.room_ids_end = inner.next_room;
+    }
+
+    /// Ids this lobby may still give rooms, the spare block included.
+    pub(crate) fn room_ids_left(&self) -> u64 {
+        let inner = self.lock();
+        let spare = inner.spare_ids.map_or(0, |(s, e)| u64::from(e - s));
+        u64::from(inner.room_ids_end.saturating_sub(inner.next_room)) + spare
+    }
+
+    /// The highest room id this lobby has used or holds, restored ones
+    /// included (0 for none): a new block must start above it.
+    pub(crate) fn highest_room_id(&self) -> RoomId {
+        let inner = self.lock();
+        let spare = inner.spare_ids.map_or(0, |(_, e)| e - 1);
+        inner.next_room.saturating_sub(1).max(spare)
+    }
+
+    /// Adds the block `start..end` of room ids, used when the current
+    /// one runs out (at once if it has).
+    pub(crate) fn add_room_ids(&self, start: RoomId, end: RoomId) {
+        let mut inner = self.lock();
+        if inner.next_room >= inner.room_ids_end {
+            (inner.next_room, inner.room_ids_end) = (start, end);
+        } else {
+            inner.spare_ids = Some((start, end));
+        }
     }
 
     /// Takes the state of a room that is stopping at shutdown, to be

@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse;
+mod cluster;
 mod context;
 mod echo;
 mod events;

@@ -1,0 +1,695 @@
+//! The cluster's room directory: several server processes ("nodes") share
+//! one Redis, so that a player may enter through any node and play in a
+//! room that another holds.
+//!
+//! What lives in Redis (every key under `game:`):
+//! - `game:node:<id>`: the node's record (its public URL, whether it is
+//!   draining, its players, every open room with its occupancy, options
+//!   and invite code), JSON, rewritten at every heartbeat (each second, and
+//!   within [`PUBLISH_DELAY`] of a change) with a time to live of
+//!   [`NODE_TTL`]. A node that stops heartbeating (SIGKILL, a lost
+//!   network) disappears with its rooms when the key expires.
+//! - `game:nodes`: the set of node ids, for finding the records; an id
+//!   whose record has expired is dropped from it by whoever notices.
+//! - `game:room_ids`: the counter room ids are taken from, in blocks of
+//!   [`ID_BLOCK`], so that ids are unique across the cluster.
+//! - `game:ticket:<hex>`: a seat ticket (the node it is for and the room
+//!   request to place there), valid [`TICKET_TTL`], taken with `GETDEL`:
+//!   it can be used once.
+//!
+//! Routing a new player ([`Directory::route`]): what this node can serve
+//! itself it serves without asking Redis (a quick join with a matching
+//! room here, a room id or invite code of a room here). Otherwise the
+//! node reads every live record: a quick join goes to the fullest open
+//! matching room of another node (rooms fill before new ones open), and
+//! a new room (quick join with no open room, create) goes to the
+//! least-loaded node, "load" being its players (joins on their way
+//! included) plus the tickets this node sent it in the last
+//! [`RECENT_TICKETS`] that its record cannot show yet; a tie goes to this
+//! node (no redirect), then to fewer rooms, then to the lower id. Draining nodes and nodes at their room limit are
+//! not candidates. When the place is on another node this node writes a
+//! ticket and answers with a `Redirect`; the client takes the seat there.
+//!
+//! A ticket is a ticket, not a held seat: the seat is taken when the
+//! player arrives. If the room filled meanwhile, a quick join lands in
+//! another room of that node (or a new one), a join by id or code gets
+//! what a join on that node would get (4012).
+//!
+//! When Redis cannot be reached, rooms and resumes go on (they never ask
+//! it), joins that need it are refused at once with 4020, `GET /rooms`
+//! lists this node's rooms only, and the heartbeat keeps trying: when
+//! Redis is back (even empty, after a restart) the next heartbeat writes
+//! the record again.
+
+use crate::config::Config;
+use crate::room::lobby::{Listing, Lobby, RoomSummary};
+use crate::room::{Refusal, RoomId};
+use crate::unix_millis;
+use protocol::limits::normalize_code;
+use protocol::{CloseCode, Redirect, RoomRequest, SeatTicket};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often a node rewrites its record when nothing changes.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a record outlives its last heartbeat: a node killed without a
+/// word leaves the directory, with its rooms, this long after its last
+/// heartbeat at most.
+pub const NODE_TTL: Duration = Duration::from_secs(3);
+/// How soon after a change (a room opened, a player joined) the record is
+/// rewritten; changes in between are written together.
+pub const PUBLISH_DELAY: Duration = Duration::from_millis(100);
+/// How long a seat ticket may wait for its player.
+pub const TICKET_TTL: Duration = Duration::from_secs(10);
+/// Room ids taken from the shared counter at a time.
+pub const ID_BLOCK: u32 = 1024;
+/// Tickets sent to a node count towards its load for this long, until its
+/// own record shows the players.
+pub const RECENT_TICKETS: Duration = Duration::from_secs(2);
+/// How long one Redis command may take before the join that needs it is
+/// refused (4020).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(800);
+
+const NODES_KEY: &str = "game:nodes";
+const ROOM_IDS_KEY: &str = "game:room_ids";
+
+fn node_key(id: &str) -> String {
+    format!("game:node:{id}")
+}
+
+fn ticket_key(ticket: &SeatTicket) -> String {
+    format!("game:ticket:{}", ticket.to_hex())
+}
+
+/// Takes a block of room ids above `floor` (ids in use that the counter may
+/// not know of, after Redis lost it): returns the block's last id.
+const TAKE_IDS: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return redis.call('INCRBY', KEYS[1], ARGV[2])
+";
+
+/// A node as the directory holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// The node's id.
+    pub id: String,
+    /// Where players are redirected to reach it (its `ws` route).
+    pub url: String,
+    /// Takes no new rooms (stopping).
+    pub draining: bool,
+    /// Rooms it may still open.
+    pub rooms_left: u32,
+    /// Its open rooms.
+    pub rooms: Vec<RoomSummary>,
+    /// When it wrote this, in milliseconds since the Unix epoch.
+    pub written_unix_ms: u64,
+}
+
+impl NodeRecord {
+    /// Players in its rooms, joins on their way included.
+    pub fn players(&self) -> u64 {
+        self.rooms.iter().map(|r| u64::from(r.players)).sum()
+    }
+}
+
+/// A seat ticket's contents in Redis.
+#[derive(Debug, Serialize, Deserialize)]
+struct TicketRecord {
+    /// The node that must take it.
+    node: String,
+    /// Where to place the player there.
+    request: RoomRequest,
+}
+
+/// Where a new player goes.
+#[derive(Debug)]
+pub enum Route {
+    /// Here, with this request (a ticket's request, for a ticket).
+    Local(RoomRequest),
+    /// To another node.
+    Redirect(Redirect),
+}
+
+/// The counters and gauges of `/metrics` that describe the directory.
+#[derive(Default)]
+struct Health {
+    /// Whether the last command reached Redis.
+    up: AtomicBool,
+    /// When a heartbeat last reached Redis (ms since the epoch; 0 never).
+    last_heartbeat_ms: AtomicU64,
+    /// Commands that failed or timed out.
+    errors: AtomicU64,
+    /// Live nodes at the last read, this one included.
+    nodes: AtomicU64,
+    /// Players sent to other nodes.
+    redirects: AtomicU64,
+    /// Tickets presented here and accepted.
+    tickets_accepted: AtomicU64,
+    /// Tickets presented here and refused (unknown, used, expired, or for
+    /// another node).
+    tickets_refused: AtomicU64,
+    /// Joins refused with 4020 because Redis could not be reached.
+    joins_unavailable: AtomicU64,
+}
+
+/// This node's side of the directory.
+pub struct Directory {
+    id: String,
+    url: String,
+    lobby: Arc<Lobby>,
+    redis: ConnectionManager,
+    draining: AtomicBool,
+    health: Health,
+    /// Tickets sent to other nodes lately: (when, node).
+    recent: Mutex<VecDeque<(Instant, String)>>,
+}
+
+impl Directory {
+    /// The directory of `config` (which has `--directory` and a resolved
+    /// `--public-url`), over `lobby`. Connects lazily: a Redis that is
+    /// down at start is retried by the heartbeat.
+    pub fn new(config: &Config, lobby: Arc<Lobby>) -> Result<Arc<Self>, String> {
+        let (Some(redis_url), Some(public)) = (&config.directory, &config.public_url) else {
+            return Err("--directory needs --public-url".into());
+        };
+        let url = crate::config::public_ws_url(public)?;
+        let client = redis::Client::open(redis_url.as_str())
+            .map_err(|e| format!("--directory {redis_url}: {e}"))?;
+        let redis = ConnectionManager::new_lazy_with_config(
+            client,
+            redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                .set_response_timeout(Some(COMMAND_TIMEOUT))
+                .set_number_of_retries(1),
+        )
+        .map_err(|e| format!("--directory {redis_url}: {e}"))?;
+        let id = config.node_id.clone().unwrap_or_else(random_node_id);
+        lobby.use_room_id_blocks();
+        Ok(Arc::new(Self {
+            id,
+            url,
+            lobby,
+            redis,
+            draining: AtomicBool::new(false),
+            health: Health::default(),
+            recent: Mutex::new(VecDeque::new()),
+        }))
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Where other nodes redirect players to reach this one.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Runs one Redis command, bounded by [`COMMAND_TIMEOUT`], keeping the
+    /// health figures.
+    async fn run<T>(
+        &self,
+        what: &'static str,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Refusal> {
+        let failed = |cause: String| {
+            self.health.up.store(false, Relaxed);
+            self.health.errors.fetch_add(1, Relaxed);
+            tracing::debug!(what, cause, "directory command failed");
+            Refusal::new(
+                CloseCode::DirectoryUnavailable,
+                "the room directory is unreachable: try again shortly",
+            )
+        };
+        match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+            Ok(Ok(v)) => {
+                self.health.up.store(true, Relaxed);
+                Ok(v)
+            }
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed("timed out".into())),
+        }
+    }
+
+    /// This node's record as it stands.
+    fn record(&self) -> NodeRecord {
+        let rooms = self.lobby.summary();
+        NodeRecord {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            draining: self.draining.load(Relaxed),
+            rooms_left: self.lobby.rooms_left(),
+            rooms,
+            written_unix_ms: unix_millis(),
+        }
+    }
+
+    /// Writes this node's record (and takes a block of room ids when few
+    /// are left). Returns whether Redis took it.
+    async fn publish(&self) -> bool {
+        let record = self.record();
+        let json = serde_json::to_string(&record).expect("records serialize");
+        let mut redis = self.redis.clone();
+        let ttl = u64::try_from(NODE_TTL.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        pipe.pset_ex(node_key(&self.id), json, ttl)
+            .ignore()
+            .sadd(NODES_KEY, &self.id)
+            .ignore();
+        if self
+            .run("heartbeat", pipe.query_async::<()>(&mut redis))
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        self.health
+            .last_heartbeat_ms
+            .store(record.written_unix_ms, Relaxed);
+        if self.lobby.room_ids_left() < u64::from(ID_BLOCK / 2) {
+            let floor = self.lobby.highest_room_id();
+            let script = redis::Script::new(TAKE_IDS);
+            let mut invocation = script.key(ROOM_IDS_KEY);
+            invocation.arg(floor).arg(ID_BLOCK);
+            if let Ok(last) = self
+                .run("room ids", invocation.invoke_async::<u64>(&mut redis))
+                .await
+            {
+                match RoomId::try_from(last) {
+                    Ok(last) if (ID_BLOCK..RoomId::MAX).contains(&last) => {
+                        self.lobby.add_room_ids(last - ID_BLOCK + 1, last + 1);
+                    }
+                    _ => tracing::error!(last, "the cluster's room ids are used up"),
+                }
+            }
+        }
+        true
+    }
+
+    /// Writes this node's record once (at start); logs whether Redis took
+    /// it.
+    pub async fn register(&self) {
+        if self.publish().await {
+            tracing::info!(node = %self.id, url = %self.url, "registered in the room directory");
+        } else {
+            tracing::warn!(node = %self.id, "the room directory is unreachable at start: joins that need it are refused until it answers");
+        }
+    }
+
+    /// Keeps this node's record fresh until `stop` fires: at every
+    /// [`HEARTBEAT`], and [`PUBLISH_DELAY`] after a change.
+    pub async fn heartbeat(self: Arc<Self>, mut stop: crate::shutdown::Shutdown) {
+        let mut registered = self.health.up.load(Relaxed);
+        loop {
+            tokio::select! {
+                () = stop.wait() => return,
+                () = tokio::time::sleep(HEARTBEAT) => {}
+                () = self.lobby.changed() => {
+                    tokio::time::sleep(PUBLISH_DELAY).await;
+                }
+            }
+            let ok = self.publish().await;
+            if ok != registered {
+                if ok {
+                    tracing::info!(node = %self.id, url = %self.url, "registered in the room directory again");
+                } else {
+                    tracing::warn!(node = %self.id, "the room directory is unreachable: rooms go on, joins that need it are refused");
+                }
+                registered = ok;
+            }
+        }
+    }
+
+    /// Marks this node as draining and says so to the directory at once:
+    /// no new room is sent here from now on.
+    pub async fn drain(&self) {
+        self.draining.store(true, Relaxed);
+        if self.publish().await {
+            tracing::info!(node = %self.id, "draining: the directory sends no new rooms here");
+        }
+    }
+
+    /// Removes this node's record (a planned stop, once its rooms stopped).
+    pub async fn leave(&self) {
+        let mut redis = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.del(node_key(&self.id))
+            .ignore()
+            .srem(NODES_KEY, &self.id)
+            .ignore();
+        if self
+            .run("leave", pipe.query_async::<()>(&mut redis))
+            .await
+            .is_ok()
+        {
+            tracing::info!(node = %self.id, "left the room directory");
+        }
+    }
+
+    /// Every live node's record, this one's as it stands now.
+    pub async fn nodes(&self) -> Result<Vec<NodeRecord>, Refusal> {
+        let mut redis = self.redis.clone();
+        let ids: Vec<String> = self.run("nodes", redis.smembers(NODES_KEY)).await?;
+        let others: Vec<&String> = ids.iter().filter(|id| **id != self.id).collect();
+        let mut out = vec![self.record()];
+        if !others.is_empty() {
+            let keys: Vec<String> = others.iter().map(|id| node_key(id)).collect();
+            let records: Vec<Option<String>> = self.run("records", redis.mget(&keys)).await?;
+            let mut gone = Vec::new();
+            for (id, record) in others.into_iter().zip(records) {
+                match record.map(|r| serde_json::from_str::<NodeRecord>(&r)) {
+                    Some(Ok(record)) => out.push(record),
+                    Some(Err(e)) => {
+                        tracing::warn!(node = %id, cause = %e, "unreadable node record: ignored");
+                    }
+                    None => gone.push(id.clone()),
+                }
+            }
+            if !gone.is_empty() {
+                // Expired records: forget their ids (best effort).
+                let _ = self
+                    .run("forget", redis.srem::<_, _, ()>(NODES_KEY, gone))
+                    .await;
+            }
+        }
+        self.health.nodes.store(out.len() as u64, Relaxed);
+        Ok(out)
+    }
+
+    /// Public, unlocked rooms of every live node (of one type or all),
+    /// by id; this node's only when Redis cannot be reached.
+    pub async fn list(&self, room_type: Option<&str>) -> Vec<Listing> {
+        let nodes = match self.nodes().await {
+            Ok(nodes) => nodes,
+            Err(_) => vec![self.record()],
+        };
+        let mut out: Vec<Listing> = nodes
+            .iter()
+            .flat_map(|n| n.rooms.iter().map(move |r| (n, r)))
+            .filter(|(_, r)| !r.private && !r.locked)
+            .filter(|(_, r)| room_type.is_none_or(|t| r.room_type == t))
+            .map(|(n, r)| Listing {
+                id: r.id,
+                room_type: r.room_type.clone(),
+                players: r.players,
+                capacity: r.capacity,
+                metadata: r.metadata.clone(),
+                node: Some(n.id.clone()),
+            })
+            .collect();
+        out.sort_unstable_by_key(|l| l.id);
+        out
+    }
+
+    /// The room an invite code opens anywhere in the cluster: its id and
+    /// type.
+    pub async fn resolve_code(&self, code: &str) -> Option<(RoomId, String)> {
+        let code = normalize_code(code)?;
+        let nodes = self.nodes().await.ok()?;
+        nodes
+            .iter()
+            .flat_map(|n| &n.rooms)
+            .find(|r| r.invite_code.as_deref() == Some(code.as_str()))
+            .map(|r| (r.id, r.room_type.clone()))
+    }
+
+    /// Decides where a new player goes (see the module's documentation).
+    pub async fn route(&self, request: &RoomRequest) -> Result<Route, Refusal> {
+        let result = self.route_inner(request).await;
+        if let Err(refusal) = &result
+            && refusal.code == CloseCode::DirectoryUnavailable
+        {
+            self.health.joins_unavailable.fetch_add(1, Relaxed);
+        }
+        result
+    }
+
+    async fn route_inner(&self, request: &RoomRequest) -> Result<Route, Refusal> {
+        let local = || Ok(Route::Local(request.clone()));
+        match request {
+            RoomRequest::Reserved { ticket } => self.take_ticket(ticket).await,
+            RoomRequest::QuickJoin { room_type, options } => {
+                if !self.draining.load(Relaxed) && self.lobby.has_quick_match(room_type, options) {
+                    return local();
+                }
+                let Some(filter) = self.lobby.filter_keys(room_type) else {
+                    // Unknown here: the lobby refuses it with 4009.
+                    return local();
+                };
+                let nodes = self.nodes().await?;
+                let matches = |r: &RoomSummary| {
+                    r.room_type == *room_type
+                        && !r.private
+                        && !r.locked
+                        && r.players < u32::from(r.capacity)
+                        && filter
+                            .iter()
+                            .all(|key| option(&r.options, key) == option(options, key))
+                };
+                let fullest = nodes
+                    .iter()
+                    .filter(|n| n.id != self.id && !n.draining)
+                    .flat_map(|n| n.rooms.iter().filter(|r| matches(r)).map(move |r| (n, r)))
+                    .max_by_key(|(n, r)| (r.players, std::cmp::Reverse(&n.id)));
+                if let Some((node, _)) = fullest {
+                    return self.redirect(node, request.clone()).await;
+                }
+                self.to_least_loaded(&nodes, request).await
+            }
+            RoomRequest::Create { .. } => {
+                let nodes = self.nodes().await?;
+                self.to_least_loaded(&nodes, request).await
+            }
+            RoomRequest::JoinById { room_id } => {
+                if self.lobby.has_room(*room_id) {
+                    return local();
+                }
+                let nodes = self.nodes().await?;
+                match nodes
+                    .iter()
+                    .find(|n| n.id != self.id && n.rooms.iter().any(|r| r.id == *room_id))
+                {
+                    Some(node) => self.redirect(node, request.clone()).await,
+                    // Nowhere: the lobby says so (4010).
+                    None => local(),
+                }
+            }
+            RoomRequest::JoinByCode { code } => {
+                let Some(code) = normalize_code(code) else {
+                    return local();
+                };
+                if self.lobby.has_code(&code) {
+                    return local();
+                }
+                let nodes = self.nodes().await?;
+                let holder = nodes.iter().find(|n| {
+                    n.id != self.id
+                        && n.rooms
+                            .iter()
+                            .any(|r| r.invite_code.as_deref() == Some(code.as_str()))
+                });
+                match holder {
+                    Some(node) => self.redirect(node, request.clone()).await,
+                    None => local(),
+                }
+            }
+        }
+    }
+
+    /// Sends a new room to the least-loaded node that takes rooms.
+    async fn to_least_loaded(
+        &self,
+        nodes: &[NodeRecord],
+        request: &RoomRequest,
+    ) -> Result<Route, Refusal> {
+        let recent = self.recent_tickets();
+        let pending = |id: &str| recent.iter().filter(|n| n.as_str() == id).count() as u64;
+        // Least load first; on a tie this node (no redirect to pay), then
+        // fewer rooms, then the lower id.
+        let best = nodes
+            .iter()
+            .filter(|n| !n.draining && n.rooms_left > 0)
+            .min_by_key(|n| {
+                (
+                    n.players() + pending(&n.id),
+                    n.id != self.id,
+                    n.rooms.len(),
+                    &n.id,
+                )
+            });
+        match best {
+            Some(node) if node.id != self.id => self.redirect(node, request.clone()).await,
+            // This node, or none takes rooms (the lobby then says why).
+            _ => Ok(Route::Local(request.clone())),
+        }
+    }
+
+    /// Tickets sent lately, by node, forgetting older ones.
+    fn recent_tickets(&self) -> Vec<String> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        while recent
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > RECENT_TICKETS)
+        {
+            recent.pop_front();
+        }
+        recent.iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    /// Writes a ticket for `request` on `node` and the redirect that
+    /// carries it.
+    async fn redirect(&self, node: &NodeRecord, request: RoomRequest) -> Result<Route, Refusal> {
+        let ticket = SeatTicket(random_bytes());
+        let record = TicketRecord {
+            node: node.id.clone(),
+            request,
+        };
+        let json = serde_json::to_string(&record).expect("tickets serialize");
+        let mut redis = self.redis.clone();
+        let ttl = u64::try_from(TICKET_TTL.as_millis()).unwrap_or(u64::MAX);
+        self.run(
+            "ticket",
+            redis.pset_ex::<_, _, ()>(ticket_key(&ticket), json, ttl),
+        )
+        .await?;
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((Instant::now(), node.id.clone()));
+        self.health.redirects.fetch_add(1, Relaxed);
+        tracing::debug!(to = %node.id, "player redirected");
+        Ok(Route::Redirect(Redirect {
+            url: node.url.clone(),
+            ticket,
+        }))
+    }
+
+    /// Takes a ticket presented here: once, and only if it is for this
+    /// node.
+    async fn take_ticket(&self, ticket: &SeatTicket) -> Result<Route, Refusal> {
+        let mut redis = self.redis.clone();
+        let found: Option<String> = self
+            .run("ticket", redis.get_del(ticket_key(ticket)))
+            .await?;
+        let refused = |why: &'static str| {
+            self.health.tickets_refused.fetch_add(1, Relaxed);
+            Refusal::new(CloseCode::InvalidTicket, why)
+        };
+        let record = found
+            .and_then(|json| serde_json::from_str::<TicketRecord>(&json).ok())
+            .ok_or_else(|| refused("seat ticket unknown, already used or expired: join again"))?;
+        if record.node != self.id {
+            return Err(refused("seat ticket is for another node: join again"));
+        }
+        if matches!(record.request, RoomRequest::Reserved { .. }) {
+            return Err(refused("seat ticket holds no room request"));
+        }
+        self.health.tickets_accepted.fetch_add(1, Relaxed);
+        Ok(Route::Local(record.request))
+    }
+
+    /// Appends the directory's figures to a `/metrics` page.
+    pub fn render(&self, out: &mut String) {
+        let h = &self.health;
+        let line = |out: &mut String, kind: &str, name: &str, help: &str, v: f64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        };
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            line(out, "counter", name, help, v.load(Relaxed) as f64);
+        };
+        line(
+            out,
+            "gauge",
+            "game_directory_up",
+            "1 when the last command reached the room directory (Redis), else 0.",
+            f64::from(u8::from(h.up.load(Relaxed))),
+        );
+        let last = h.last_heartbeat_ms.load(Relaxed);
+        let age = if last == 0 {
+            -1.0
+        } else {
+            unix_millis().saturating_sub(last) as f64 / 1000.0
+        };
+        line(
+            out,
+            "gauge",
+            "game_directory_heartbeat_age_seconds",
+            "Seconds since this node's record last reached the directory (-1: never).",
+            age,
+        );
+        line(
+            out,
+            "gauge",
+            "game_directory_nodes",
+            "Live nodes at the last read of the directory, this one included.",
+            h.nodes.load(Relaxed) as f64,
+        );
+        line(
+            out,
+            "gauge",
+            "game_directory_draining",
+            "1 once this node drains (takes no new rooms).",
+            f64::from(u8::from(self.draining.load(Relaxed))),
+        );
+        counter(
+            out,
+            "game_directory_errors_total",
+            "Directory commands that failed or timed out.",
+            &h.errors,
+        );
+        counter(
+            out,
+            "game_redirects_total",
+            "Players sent to another node with a seat ticket.",
+            &h.redirects,
+        );
+        counter(
+            out,
+            "game_tickets_accepted_total",
+            "Seat tickets presented here and accepted.",
+            &h.tickets_accepted,
+        );
+        counter(
+            out,
+            "game_tickets_refused_total",
+            "Seat tickets refused (4021): unknown, used, expired or for another node.",
+            &h.tickets_refused,
+        );
+        counter(
+            out,
+            "game_joins_directory_unavailable_total",
+            "Joins refused (4020) because the directory could not be reached.",
+            &h.joins_unavailable,
+        );
+    }
+}
+
+/// The value of `key` among `options`.
+fn option<'a>(options: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn random_bytes() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random number generator is available");
+    bytes
+}
+
+fn random_node_id() -> String {
+    let b = random_bytes();
+    format!("node-{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3])
+}
