@@ -582,9 +582,10 @@ fn put_request(request: &Request, out: &mut Vec<u8>) {
 }
 
 /// A request whose every field comes from the input: a variant byte (bits
-/// 0–1: quick join, create, join by id, join by code; bit 2 private), then
-/// the room type and options (a count byte, `count % 11` pairs of key and
-/// value) or the id (`u32` LE) or the code. Strings are a length byte and
+/// 0–1: quick join, create, join by id, join by code — a seat ticket when
+/// bit 3 is also set; bit 2 private), then the room type and options (a
+/// count byte, `count % 11` pairs of key and value) or the id (`u32` LE)
+/// or the code or the ticket's 16 bytes. Strings are a length byte and
 /// bytes. Such a request may break the protocol's bounds (1007), name no
 /// registered type (4009), or carry options a game refuses (4014).
 fn read_any_request(c: &mut Cursor<'_>) -> RoomRequest {
@@ -605,6 +606,9 @@ fn read_any_request(c: &mut Cursor<'_>) -> RoomRequest {
             }
         }
         2 => RoomRequest::JoinById { room_id: c.u32() },
+        _ if v & 8 != 0 => RoomRequest::Reserved {
+            ticket: protocol::SeatTicket(std::array::from_fn(|_| c.u8())),
+        },
         _ => RoomRequest::JoinByCode { code: c.string() },
     }
 }
@@ -640,6 +644,10 @@ fn put_any_request(request: &RoomRequest, out: &mut Vec<u8>) {
         RoomRequest::JoinByCode { code } => {
             out.push(3);
             put_string(out, code);
+        }
+        RoomRequest::Reserved { ticket } => {
+            out.push(3 | 8);
+            out.extend_from_slice(&ticket.0);
         }
     }
 }

@@ -567,6 +567,13 @@ fn session_seeds() -> Vec<(String, Vec<u8>)> {
         }))
         .build(),
     );
+    s.insert(
+        "refused-seat-ticket",
+        Builder::script(&any(RoomRequest::Reserved {
+            ticket: protocol::SeatTicket([7; 16]),
+        }))
+        .build(),
+    );
 
     // Game messages the room's game cannot decode (1007).
     s.insert(

@@ -441,6 +441,9 @@ impl Expected {
                 }
                 e
             }
+            // The fuzzed server is one process, with no directory: no
+            // ticket is valid there.
+            RoomRequest::Reserved { .. } => Self::new_player(&[InvalidTicket]),
         }
     }
 
@@ -1011,6 +1014,9 @@ impl Harness {
                             last_event = Some(e.seq);
                             check_event(what, *game, &e.data);
                             events.push(e.data);
+                        }
+                        ServerMsg::Redirect(r) => {
+                            panic!("{what}: {r:?} from a server without a directory")
                         }
                         ServerMsg::Pong(p) => {
                             if c.plan_pings && c.plan.exact {

@@ -455,4 +455,46 @@ mod tests {
         );
         assert!(Config::from_args(&["--room-linger", "four=soon"]).is_err());
     }
+
+    #[test]
+    fn cluster_flags_go_together_and_public_urls_become_game_routes() {
+        let c = Config::from_args(&[
+            "--directory",
+            "redis://127.0.0.1:6379",
+            "--public-url",
+            "wss://node-3.example/",
+            "--node-id",
+            "node-3",
+        ])
+        .expect("valid");
+        assert_eq!(c.directory.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(c.node_id.as_deref(), Some("node-3"));
+        // Each needs the other; a node id needs a directory.
+        assert!(Config::from_args(&["--directory", "redis://h:1"]).is_err());
+        assert!(Config::from_args(&["--public-url", "ws://h/"]).is_err());
+        assert!(Config::from_args(&["--node-id", "n"]).is_err());
+        let with = |flag: &str, value: &str| {
+            let mut args = vec!["--directory", "redis://h:1", "--public-url", "ws://h/"];
+            args.extend_from_slice(&[flag, value]);
+            Config::from_args(&args)
+        };
+        assert!(with("--directory", "http://h:1").is_err());
+        assert!(with("--public-url", "ftp://h/").is_err());
+        assert!(with("--public-url", "ws:///path").is_err());
+        assert!(with("--node-id", "Node 3").is_err());
+
+        assert_eq!(
+            public_ws_url("wss://node-3.example/").as_deref(),
+            Ok("wss://node-3.example/ws")
+        );
+        assert_eq!(
+            public_ws_url("http://10.0.0.5:8080").as_deref(),
+            Ok("ws://10.0.0.5:8080/ws")
+        );
+        assert_eq!(
+            public_ws_url("https://games.example/eu/3/").as_deref(),
+            Ok("wss://games.example/eu/3/ws")
+        );
+        assert!(public_ws_url("wss://h/?x=1").is_err());
+    }
 }

@@ -380,3 +380,22 @@ fn random_seed() -> u64 {
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
     u64::from_le_bytes(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_bound_port;
+
+    #[test]
+    fn a_public_url_on_port_0_takes_the_bound_port() {
+        assert_eq!(
+            with_bound_port("ws://127.0.0.1:0/", 4242),
+            "ws://127.0.0.1:4242/"
+        );
+        assert_eq!(with_bound_port("http://h:0", 80), "http://h:80");
+        assert_eq!(with_bound_port("ws://h:8000/", 1), "ws://h:8000/");
+        assert_eq!(
+            with_bound_port("wss://h.example/a:0/", 1),
+            "wss://h.example/a:0/"
+        );
+    }
+}
