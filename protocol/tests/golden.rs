@@ -477,8 +477,8 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "server_unknown_variant",
             "server",
-            vec![4],
-            "ServerMsg variant 4",
+            vec![5],
+            "ServerMsg variant 5",
         ),
         (
             "server_varint_fe",
@@ -550,8 +550,8 @@ fn invalid() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         (
             "client_unknown_room_request",
             "client",
-            vec![0, 2, 0, 4],
-            "a RoomRequest of variant 4",
+            vec![0, 2, 0, 5],
+            "a RoomRequest of variant 5",
         ),
         (
             "client_option_key_not_utf8",

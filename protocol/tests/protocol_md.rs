@@ -46,8 +46,9 @@ use protocol::limits::{
 use protocol::wire::MAX_STATE_HEADER_BYTES;
 use protocol::{
     ClientMsg, CloseCode, DecodeError, Event, EventAck, GameMsg, Hello, MAX_CLIENT_MSG_BYTES,
-    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Resume, ResumeToken, RoomRequest,
-    ServerMsg, State, Welcome, decode_client, decode_server, decode_value, encode_value,
+    MAX_SERVER_MSG_BYTES, PROTOCOL_VERSION, Ping, Pong, Redirect, Resume, ResumeToken, RoomRequest,
+    SeatTicket, ServerMsg, State, Welcome, decode_client, decode_server, decode_value,
+    encode_value,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -239,6 +240,15 @@ const TOKEN: ResumeToken = ResumeToken([
 /// The invite code used by every example that carries one.
 const CODE: &str = "K7M2XQ9P";
 
+/// The seat ticket used by every example that carries one (not the token:
+/// the two must not be confused in the breakdowns).
+const TICKET: SeatTicket = SeatTicket([
+    0xc4, 0x1d, 0x7e, 0x09, 0x5b, 0x32, 0xa8, 0x6f, 0x10, 0xe7, 0x4c, 0x93, 0x2a, 0xd5, 0x68, 0x01,
+]);
+
+/// The node URL of the `Redirect` example.
+const NODE_URL: &str = "ws://10.0.0.2:9002/ws";
+
 /// Milliseconds since the Unix epoch, a typical `u64` on the wire.
 const EPOCH_MS: u64 = 1_700_000_000_000;
 
@@ -373,6 +383,10 @@ fn expected_examples() -> Vec<(&'static str, Value)> {
             client(hello(None, RoomRequest::JoinByCode { code: CODE.into() })),
         ),
         (
+            "hello_reserved",
+            client(hello(None, RoomRequest::Reserved { ticket: TICKET })),
+        ),
+        (
             "hello_resume",
             client(hello(
                 Some(Resume {
@@ -453,6 +467,13 @@ fn expected_examples() -> Vec<(&'static str, Value)> {
                 server_time_ms: EPOCH_MS,
             })),
         ),
+        (
+            "redirect",
+            server(ServerMsg::Redirect(Redirect {
+                url: NODE_URL.into(),
+                ticket: TICKET,
+            })),
+        ),
         ("arena_state", Value::ArenaState(arena_state_example())),
     ]
 }
@@ -476,6 +497,7 @@ fn server_variant(m: &ServerMsg) -> &'static str {
         ServerMsg::State(_) => "State",
         ServerMsg::Event(_) => "Event",
         ServerMsg::Pong(_) => "Pong",
+        ServerMsg::Redirect(_) => "Redirect",
     }
 }
 
@@ -485,6 +507,7 @@ fn request_variant(r: &RoomRequest) -> &'static str {
         RoomRequest::Create { .. } => "Create",
         RoomRequest::JoinById { .. } => "JoinById",
         RoomRequest::JoinByCode { .. } => "JoinByCode",
+        RoomRequest::Reserved { .. } => "Reserved",
     }
 }
 
@@ -503,6 +526,7 @@ fn expected_variants() -> BTreeMap<&'static str, BTreeMap<&'static str, u8>> {
         },
         RoomRequest::JoinById { room_id: 1 },
         RoomRequest::JoinByCode { code: CODE.into() },
+        RoomRequest::Reserved { ticket: TICKET },
     ];
     let mut map = BTreeMap::new();
     for r in &requests {
@@ -573,13 +597,15 @@ fn largest_request() -> RoomRequest {
     r
 }
 
-/// Bytes of a message that are not the game's: its length minus the data.
+/// Bytes of a message that are not the game's (for a `Redirect`, not the
+/// URL's): its length minus the data.
 fn envelope_len(msg: ServerMsg) -> usize {
     let data = match &msg {
         ServerMsg::Welcome(w) => w.game.len(),
         ServerMsg::State(s) => s.data.len(),
         ServerMsg::Event(e) => e.data.len(),
         ServerMsg::Pong(_) => 0,
+        ServerMsg::Redirect(r) => r.url.len(),
     };
     len_server(msg) - data
 }
@@ -704,6 +730,12 @@ fn expected_sizes() -> BTreeMap<&'static str, [usize; 3]> {
     let big = vec![0u8; 70_000];
     let state = |tick, ack, data| envelope_len(ServerMsg::State(State { tick, ack, data }));
     let event = |seq, data| envelope_len(ServerMsg::Event(Event { seq, data }));
+    let redirect = |url: String| {
+        envelope_len(ServerMsg::Redirect(Redirect {
+            url,
+            ticket: TICKET,
+        }))
+    };
 
     BTreeMap::from([
         (
@@ -721,6 +753,10 @@ fn expected_sizes() -> BTreeMap<&'static str, [usize; 3]> {
                 hello_len(resume(300), RoomRequest::JoinById { room_id: 7 }),
                 hello_len(resume(u32::MAX), largest_request()),
             ],
+        ),
+        (
+            "Hello, with a seat ticket",
+            [hello_len(None, RoomRequest::Reserved { ticket: TICKET }); 3],
         ),
         (
             "Game, without the game's bytes",
@@ -804,6 +840,14 @@ fn expected_sizes() -> BTreeMap<&'static str, [usize; 3]> {
                     t: u64::MAX,
                     server_time_ms: u64::MAX,
                 })),
+            ],
+        ),
+        (
+            "Redirect, without the URL",
+            [
+                redirect(String::new()),
+                redirect(NODE_URL.into()),
+                redirect("n".repeat(70_000)),
             ],
         ),
         (
@@ -965,6 +1009,26 @@ fn source_facts() -> Vec<(&'static str, &'static str, &'static str, &'static str
             "const LINGER: Duration = Duration::from_secs(120);",
             "120",
         ),
+        (
+            "ticket_ttl_s",
+            "server/src/directory.rs",
+            "pub const TICKET_TTL: Duration = Duration::from_secs(10);",
+            "10",
+        ),
+        // The cluster rules of section 2.11, as the reference client
+        // applies them.
+        (
+            "max_redirects",
+            "server/web/session.js",
+            "export const MAX_REDIRECTS = 3;",
+            "3",
+        ),
+        (
+            "home_attempts",
+            "server/web/session.js",
+            "export const HOME_ATTEMPTS = 3;",
+            "3",
+        ),
     ]
 }
 
@@ -1042,6 +1106,7 @@ fn json_type(rust: &str) -> Option<&'static str> {
         "u16" | "u32" | "u64" | "RoomId" => "number",
         "String" => "string",
         "Option<&'static str>" => "string or null",
+        "Option<String> (omitted if None)" => "string or absent",
         "Vec<String>" => "array of strings",
         "BTreeMap<String, String>" => "object of strings",
         _ => return None,
@@ -1052,8 +1117,13 @@ fn json_type(rust: &str) -> Option<&'static str> {
 // Reading Rust sources (just enough for plain structs and enums).
 
 /// A field as declared: its name on the wire (after `#[serde(rename)]`)
-/// and its type.
+/// and its type. A field that serde leaves out when it is `None`
+/// (`#[serde(skip_serializing_if = "Option::is_none")]`) has
+/// [`OMITTED_IF_NONE`] after its type.
 type Fields = Vec<(String, String)>;
+
+/// Marks the type of a field that is left out of the JSON when `None`.
+const OMITTED_IF_NONE: &str = " (omitted if None)";
 
 /// The body lines (between the braces) of `struct NAME` or `enum NAME` in
 /// `source`.
@@ -1090,6 +1160,7 @@ fn item_body<'a>(source: &'a str, keyword: &str, item: &str) -> Result<Vec<&'a s
 fn parse_fields(lines: &[&str]) -> Fields {
     let mut fields = Vec::new();
     let mut rename = None;
+    let mut omitted_if_none = false;
     for l in lines {
         let t = l.trim();
         if let Some(r) = t
@@ -1099,12 +1170,19 @@ fn parse_fields(lines: &[&str]) -> Fields {
             rename = Some(r.to_owned());
             continue;
         }
+        if t == "#[serde(skip_serializing_if = \"Option::is_none\")]" {
+            omitted_if_none = true;
+            continue;
+        }
         if t.starts_with("//") || t.starts_with("#[") || t.is_empty() {
             continue;
         }
         let t = t.strip_prefix("pub ").unwrap_or(t);
         if let Some((name, ty)) = t.split_once(':') {
-            let ty = ty.trim().trim_end_matches(',').trim().to_owned();
+            let mut ty = ty.trim().trim_end_matches(',').trim().to_owned();
+            if std::mem::take(&mut omitted_if_none) {
+                ty.push_str(OMITTED_IF_NONE);
+            }
             fields.push((rename.take().unwrap_or_else(|| name.trim().to_owned()), ty));
         }
     }
@@ -1832,6 +1910,12 @@ fn the_checker_notices_disagreements() {
         "| 3     | `EventAck` |",
         "| 4     | `EventAck` |",
         "ClientMsg variant table",
+    );
+    assert_caught(
+        "a missing variant",
+        "| 4     | `Redirect` |",
+        "| 9     | `Redirect` |",
+        "ServerMsg variant table",
     );
     assert_caught(
         "a wrong retry policy",

@@ -16,8 +16,12 @@
 //      Pings and treats a missing Pong as a dead connection, delivers the
 //      game's reliable events once each and in order (acknowledging them
 //      in coalesced EventAcks), numbers the game's messages, follows the
-//      retry policy of every close code (Resume, Rejoin, Stop), and waits
-//      while the browser says it is offline;
+//      retry policy of every close code (Resume, Rejoin, Stop), follows a
+//      cluster's redirects (protocol/PROTOCOL.md section 2.11: the join
+//      starts at the entry URL the page gives, a Redirect sends it on to
+//      another node with a seat ticket, and the node that says Welcome is
+//      the session's home, where every resume goes), and waits while the
+//      browser says it is offline;
 //   3. helpers for pages: the connection badge (badgeText, bindBadge), the
 //      query-string conventions every game page shares
 //      (sessionOptionsFromQuery, roomRequestFromQuery), invite codes
@@ -76,6 +80,9 @@
 //   "close"    { code, reason, wasClean, policy } when a socket that had
 //              been handed to the server closes (not for sockets the client
 //              abandoned itself)
+//   "redirect" { url, hop } when a node redirects the join to `url`; hop
+//              counts the redirects of this join (1, 2, 3). The status
+//              does not change: a redirect is part of connecting
 //   "notice"   a sentence for the player ("the server forgot the session,
 //              you joined as a new player")
 //   "error"    { message } for socket errors and undecodable messages
@@ -83,7 +90,8 @@
 // session.status: { state, attempt, retryInMs, retryCapMs, retryAt, reason,
 // code, online }, where state is one of
 //   "idle"         not started, or disposed
-//   "connecting"   first attempt: opening the socket, waiting for Welcome
+//   "connecting"   first attempt: opening the socket (and following any
+//                  redirects), waiting for Welcome
 //   "connected"    Welcome received, the session is live
 //   "reconnecting" attempt `attempt` (1, 2, ...) after a drop: waiting
 //                  `retryInMs` (at most `retryCapMs`) until `retryAt`, or
@@ -111,6 +119,24 @@ export const CODE_LEN = 8;
 
 /** Longest code field a room request may carry (a code with separators). */
 export const MAX_CODE_FIELD_BYTES = 24;
+
+/**
+ * Redirects one join may follow (protocol/PROTOCOL.md section 2.11). A
+ * cluster places a player with one redirect; a fourth in one join means
+ * nodes that send the client round in circles, and it stops instead.
+ */
+export const MAX_REDIRECTS = 3;
+
+/**
+ * Resume attempts in a row that must fail to reach a home node other than
+ * the entry (refused, failed, or not open within the connect timeout)
+ * before the home is taken for gone with the session, and the client joins
+ * anew at the entry (section 2.11). Three, not one, so that a single lost
+ * connection attempt does not cost the player their seat; with the default
+ * back-off, three refused attempts take at most 7 seconds (ceilings of 1,
+ * 2 and 4 s).
+ */
+export const HOME_ATTEMPTS = 3;
 
 /**
  * Every close code the server sends, with its retry policy, exactly as
@@ -146,6 +172,9 @@ export const CLOSE_CODES = Object.freeze({
   4016: { name: "room_ended", retry: "Stop" },
   4017: { name: "event_backlog", retry: "Rejoin" },
   4018: { name: "too_many_attempts", retry: "Stop" },
+  4019: { name: "redirected", retry: "Stop" },
+  4020: { name: "directory_unavailable", retry: "Rejoin" },
+  4021: { name: "invalid_ticket", retry: "Rejoin" },
 });
 
 /**
@@ -170,6 +199,11 @@ export const CLIENT_CLOSE = Object.freeze({
    * event after the last one processed.
    */
   EVENT_GAP: 3004,
+  /**
+   * A Redirect arrived: this connection has done its part (the server
+   * closes it with 4019 anyway), and the join goes on at the node named.
+   */
+  REDIRECTED: 3005,
 });
 
 /**
@@ -221,6 +255,9 @@ export function describeClose(code, reason) {
     4016: "The room has ended",
     4017: "This client fell too far behind on the game's events.",
     4018: "Too many invite-code attempts: wait a minute before trying again.",
+    4019: "The server sent this client to another server without saying where.",
+    4020: "The servers cannot reach their room directory right now.",
+    4021: "The place another server reserved for this client was no longer valid.",
     [CLIENT_CLOSE.HEARTBEAT_TIMEOUT]: "No answer from the server: the connection seems dead.",
     [CLIENT_CLOSE.CONNECT_TIMEOUT]: "The server did not answer in time.",
     [CLIENT_CLOSE.UNDECODABLE]: "The server sent a message this client cannot read.",
@@ -548,7 +585,14 @@ export function encodeWith(write) {
 // The envelope
 // ---------------------------------------------------------------------------
 
-const ROOM_REQUESTS = ["QuickJoin", "Create", "JoinById", "JoinByCode"];
+const ROOM_REQUESTS = ["QuickJoin", "Create", "JoinById", "JoinByCode", "Reserved"];
+
+/**
+ * The room requests a page may ask a Session for. `Reserved` is not one:
+ * its ticket comes from a server's Redirect and is good for one join, so
+ * only the Session itself sends it.
+ */
+const PAGE_ROOM_REQUESTS = ["QuickJoin", "Create", "JoinById", "JoinByCode"];
 
 function writeOptions(w, options, field) {
   if (!Array.isArray(options)) throw new TypeError(`${field}: expected [key, value] pairs`);
@@ -576,8 +620,11 @@ function writeRoom(w, room) {
     case "JoinById":
       w.u32(room.roomId, "JoinById.roomId");
       break;
-    default:
+    case "JoinByCode":
       w.str(room.code, "JoinByCode.code");
+      break;
+    default:
+      w.fixedBytes(room.ticket, 16, "Reserved.ticket");
   }
 }
 
@@ -592,14 +639,18 @@ function readRoom(r) {
       return { type, roomType: r.str(), options: options(), private: r.bool() };
     case "JoinById":
       return { type, roomId: r.u32() };
-    default:
+    case "JoinByCode":
       return { type, code: r.str() };
+    default:
+      return { type, ticket: r.fixedBytes(16) };
   }
 }
 
 /**
  * Encodes a client message:
  *   { type: "Hello", version, resume: null | { token: Uint8Array(16), lastEvent }, room }
+ *     (room: a room request as Session takes it, or
+ *     { type: "Reserved", ticket: Uint8Array(16) } after a Redirect)
  *   { type: "Game", seq, data: Uint8Array }
  *   { type: "Ping", t }                       t a BigInt or safe integer
  *   { type: "EventAck", upto }
@@ -695,6 +746,11 @@ export function encodeServer(msg) {
       w.u64(msg.t, "Pong.t");
       w.u64(msg.serverTimeMs, "Pong.serverTimeMs");
       break;
+    case "Redirect":
+      w.variant(4);
+      w.str(msg.url, "Redirect.url");
+      w.fixedBytes(msg.ticket, 16, "Redirect.ticket");
+      break;
     default:
       throw new TypeError(`unknown server message type ${msg.type}`);
   }
@@ -709,10 +765,11 @@ export function encodeServer(msg) {
  *   { type: "State", tick, ack, data: Uint8Array }
  *   { type: "Event", seq, data: Uint8Array }
  *   { type: "Pong", t: BigInt, serverTimeMs: BigInt }
+ *   { type: "Redirect", url, ticket: Uint8Array(16) }
  */
 export function decodeServer(data) {
   return decodeWith(data, MAX_SERVER_MSG_BYTES, (r) => {
-    switch (r.variant(4, "ServerMsg")) {
+    switch (r.variant(5, "ServerMsg")) {
       case 0:
         return {
           type: "Welcome",
@@ -730,8 +787,10 @@ export function decodeServer(data) {
         return { type: "State", tick: r.u32(), ack: r.u32(), data: r.byteVec() };
       case 2:
         return { type: "Event", seq: r.u32(), data: r.byteVec() };
-      default:
+      case 3:
         return { type: "Pong", t: r.u64(), serverTimeMs: r.u64() };
+      default:
+        return { type: "Redirect", url: r.str(), ticket: r.fixedBytes(16) };
     }
   });
 }
@@ -766,6 +825,32 @@ export function normalizeCode(typed) {
   if (code.length !== CODE_LEN) return null;
   for (const c of code) if (!CODE_ALPHABET.includes(c)) return null;
   return code;
+}
+
+/**
+ * The WebSocket URL a Redirect or a stored home names, or null if it is
+ * none: ws: and wss: as they are, http: and https: as ws: and wss: (what a
+ * server's --public-url may say), anything else refused, so that a broken
+ * server cannot send the page somewhere that is not a game server.
+ */
+export function webSocketUrl(text) {
+  if (typeof text !== "string") return null;
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    return null;
+  }
+  if (url.protocol === "http:") url.protocol = "ws:";
+  else if (url.protocol === "https:") url.protocol = "wss:";
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") return null;
+  if (url.hash !== "" || url.username !== "" || url.password !== "") return null;
+  return url.href;
+}
+
+/** Whether two WebSocket URLs name the same endpoint, as a browser reads them. */
+function sameUrl(a, b) {
+  return webSocketUrl(a) === webSocketUrl(b);
 }
 
 // ---------------------------------------------------------------------------
@@ -885,7 +970,11 @@ const LOG_LIMIT = 200;
  * events and states. Options (all optional but `url` and `room`; defaults
  * in DEFAULTS):
  *
- *   url                         ws:// or wss:// URL of the server's /ws
+ *   url                         ws:// or wss:// URL of the server's /ws:
+ *                               the entry, where every join as a new
+ *                               player starts (a cluster's node may
+ *                               redirect it; resumes go to the home, the
+ *                               node that said Welcome)
  *   room                        the room request of a new player: sent in
  *                               every Hello (the server ignores it when
  *                               the Hello resumes), so a Rejoin goes where
@@ -907,7 +996,7 @@ const LOG_LIMIT = 200;
 export class Session {
   constructor(options) {
     if (!options || typeof options.url !== "string") throw new TypeError("Session needs a url");
-    if (!options.room || !ROOM_REQUESTS.includes(options.room.type)) {
+    if (!options.room || !PAGE_ROOM_REQUESTS.includes(options.room.type)) {
       throw new TypeError("Session needs a room request (QuickJoin, Create, JoinById or JoinByCode)");
     }
     // Fail now, not at the first Hello, on a request that cannot be encoded.
@@ -948,12 +1037,25 @@ export class Session {
     this._attempt = 0;
     /** Why the next Welcome is a new player, to tell the player when it comes. */
     this._rejoinReason = null;
+    /**
+     * The current socket's attempt: { ws, url, kind, opened }, kind being
+     * "join" (a new player at the entry), "reserved" (with a Redirect's
+     * ticket) or "resume" (at the home); null between sockets.
+     */
+    this._attemptInfo = null;
+    /** The Redirect to follow next, { url, ticket }, or null. */
+    this._redirect = null;
+    /** Redirects followed in the current join. */
+    this._redirects = 0;
+    /** Resume attempts in a row that never reached a home other than the entry. */
+    this._homeFailures = 0;
     /** The live connection's session: { ws, seqKnown, acked }; null between them. */
     this._session = null;
     /**
-     * The stored session, { token: Uint8Array, lastEvent }, or null. Kept
-     * here as well as in storage, so a drop resumes even where storage
-     * refuses writes (a reload then cannot).
+     * The stored session, { token: Uint8Array, lastEvent, home }, or null,
+     * home being the URL of the node that said Welcome. Kept here as well
+     * as in storage, so a drop resumes even where storage refuses writes
+     * (a reload then cannot).
      */
     this._saved = undefined;
     this.welcome = null;
@@ -988,6 +1090,20 @@ export class Session {
   /** The room of the current or most recent session. */
   get roomId() {
     return this.welcome ? this.welcome.roomId : null;
+  }
+
+  /** The entry: the URL every join as a new player starts at. */
+  get entryUrl() {
+    return this.url;
+  }
+
+  /**
+   * The home of the stored session (the URL of the node that welcomed it,
+   * where resumes go), or null when there is none.
+   */
+  get homeUrl() {
+    const saved = this._load();
+    return saved ? saved.home : null;
   }
 
   /** The invite code of the current room (private rooms), or null. */
@@ -1040,6 +1156,8 @@ export class Session {
       return;
     }
     this._attempt = 0;
+    this._redirect = null;
+    this._homeFailures = 0;
     if (!this._network.isOnline()) {
       this._setStatus("offline", {});
       return;
@@ -1079,6 +1197,8 @@ export class Session {
   leave() {
     this._forget();
     this._clearAll();
+    this._redirect = null;
+    this._attemptInfo = null;
     const ws = this._ws;
     if (ws) {
       this._ws = null;
@@ -1101,6 +1221,8 @@ export class Session {
    */
   dispose() {
     this._clearAll();
+    this._redirect = null;
+    this._attemptInfo = null;
     const ws = this._ws;
     this._ws = null;
     if (ws) {
@@ -1168,8 +1290,10 @@ export class Session {
         const parsed = JSON.parse(this._storage.getItem(this._storageKey));
         const token = tokenFromHex(parsed && parsed.token);
         const lastEvent = parsed && parsed.lastEvent;
-        if (token && Number.isInteger(lastEvent) && lastEvent >= 0 && lastEvent <= 0xffffffff) {
-          this._saved = { token, lastEvent };
+        // A session stored without a home was welcomed at the entry.
+        const home = parsed && parsed.home !== undefined ? webSocketUrl(parsed.home) : this.url;
+        if (token && home && Number.isInteger(lastEvent) && lastEvent >= 0 && lastEvent <= 0xffffffff) {
+          this._saved = { token, lastEvent, home };
         }
       } catch {
         // Nothing stored, storage disabled, or not ours: a new player.
@@ -1178,19 +1302,24 @@ export class Session {
     return this._saved;
   }
 
-  /** Remembers the token and the last event processed, here and in storage. */
-  _save(token, lastEvent) {
-    this._saved = { token, lastEvent };
+  /**
+   * Remembers the token, the last event processed and the home, here and
+   * in storage.
+   */
+  _save(token, lastEvent, home) {
+    this._saved = { token, lastEvent, home };
     try {
-      this._storage.setItem(this._storageKey, JSON.stringify({ token: toHex(token), lastEvent }));
+      this._storage.setItem(this._storageKey, JSON.stringify({ token: toHex(token), lastEvent, home }));
     } catch {
       // Storage full or disabled: this page cannot resume after a reload,
       // but it still resumes after a drop from what it holds in memory.
     }
   }
 
+  /** Forgets the session: token, last event and home. */
   _forget() {
     this._saved = null;
+    this._homeFailures = 0;
     try {
       this._storage.removeItem(this._storageKey);
     } catch {
@@ -1205,27 +1334,56 @@ export class Session {
     ws.onclose = null;
   }
 
-  /** Opens a socket: the first attempt, or a retry. */
-  _open() {
+  /**
+   * Opens a socket: the first attempt, a retry, or (`hop`) the next step
+   * of a join that was redirected, which keeps the status as it is. Where
+   * it goes: the pending Redirect's node with its ticket, else the home
+   * with the stored token, else the entry with the page's room request.
+   */
+  _open(hop = false) {
     this._clear("retry");
-    if (this._attempt > 0) this._setStatus("reconnecting", { attempt: this._attempt });
-    else this._setStatus("connecting", {});
+    if (!hop) {
+      if (this._attempt > 0) this._setStatus("reconnecting", { attempt: this._attempt });
+      else this._setStatus("connecting", {});
+    }
+    const redirect = this._redirect;
+    const saved = this._load();
+    let url, kind;
+    if (redirect) {
+      [url, kind] = [redirect.url, "reserved"];
+    } else if (saved) {
+      [url, kind] = [saved.home, "resume"];
+    } else {
+      // A join as a new player starts here, with no redirect behind it.
+      [url, kind] = [this.url, "join"];
+      this._redirects = 0;
+    }
     let ws;
     try {
-      ws = new this._WebSocket(this.url);
+      ws = new this._WebSocket(url);
     } catch (e) {
-      // Only a malformed URL throws here; retrying cannot fix it.
-      this._setStatus("stopped", { reason: `Cannot connect to ${this.url}: ${e.message}`, code: null });
+      // Only a malformed URL throws here (the entry is the page's; a
+      // redirect's or a home's was checked); retrying cannot fix it.
+      this._redirect = null;
+      this._setStatus("stopped", { reason: `Cannot connect to ${url}: ${e.message}`, code: null });
       return;
     }
     this._ws = ws;
     this._session = null;
+    const attempt = { ws, url, kind, opened: false };
+    this._attemptInfo = attempt;
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
       if (ws !== this._ws) return;
-      const saved = this._load();
-      const resume = saved ? { token: saved.token, lastEvent: saved.lastEvent } : null;
-      this._sendMsg(ws, { type: "Hello", version: PROTOCOL_VERSION, resume, room: this.room });
+      attempt.opened = true;
+      let hello;
+      if (kind === "reserved") {
+        hello = { resume: null, room: { type: "Reserved", ticket: redirect.ticket } };
+      } else {
+        const now = this._load();
+        hello = { resume: now ? { token: now.token, lastEvent: now.lastEvent } : null, room: this.room };
+      }
+      this._sendMsg(ws, { type: "Hello", version: PROTOCOL_VERSION, ...hello });
     };
     ws.onmessage = (ev) => this._onMessage(ws, ev);
     ws.onerror = () => {
@@ -1284,6 +1442,12 @@ export class Session {
         return;
       }
       this._onWelcome(ws, msg);
+    } else if (msg.type === "Redirect") {
+      if (this._session) {
+        this._undecodable(ws, "a Redirect after Welcome");
+        return;
+      }
+      this._onRedirect(ws, msg);
     } else if (!this._session) {
       this._undecodable(ws, `a ${msg.type} before Welcome`);
     } else if (msg.type === "State") {
@@ -1311,18 +1475,60 @@ export class Session {
     }
     this._clearAll();
     this._session = null;
+    this._redirect = null;
+    this._attemptInfo = null;
     this._setStatus("stopped", {
       reason: `${describeClose(CLIENT_CLOSE.UNDECODABLE)} (${why})`,
       code: CLIENT_CLOSE.UNDECODABLE,
     });
   }
 
+  /**
+   * The node answered the Hello with a Redirect: the join goes on at once
+   * (no back-off, no new status: it is part of connecting) at the node it
+   * names, with its ticket. The 4019 close that follows is not waited for.
+   */
+  _onRedirect(ws, msg) {
+    const url = webSocketUrl(msg.url);
+    if (url === null) {
+      this._undecodable(ws, `a Redirect to ${JSON.stringify(msg.url)}, which is not a WebSocket URL`);
+      return;
+    }
+    this._ws = null;
+    this._detach(ws);
+    this._clear("connect");
+    this._attemptInfo = null;
+    try {
+      ws.close(CLIENT_CLOSE.REDIRECTED, "redirected");
+    } catch {
+      // Closed by the server already.
+    }
+    this._redirects += 1;
+    if (this._redirects > MAX_REDIRECTS) {
+      this._redirect = null;
+      this._clearAll();
+      this._session = null;
+      const why = `more than ${MAX_REDIRECTS} redirects in one join (the last to ${url})`;
+      this._emit("error", { message: why });
+      this._setStatus("stopped", { reason: `The servers could not agree where to place this player: ${why}.`, code: null });
+      return;
+    }
+    this._redirect = { url, ticket: msg.ticket };
+    this._emit("redirect", { url, hop: this._redirects });
+    this._open(true);
+  }
+
   _onWelcome(ws, msg) {
     this._clear("connect");
+    // The node that says Welcome is the session's home: resumes go there.
+    const home = this._attemptInfo && this._attemptInfo.ws === ws ? this._attemptInfo.url : this.url;
+    this._redirect = null;
+    this._redirects = 0;
+    this._homeFailures = 0;
     // A resumed session keeps its last event: the server replays the ones
     // after it, next on this socket. A new player starts from nothing.
     const lastEvent = msg.resumed ? this.lastEvent : 0;
-    this._save(msg.resumeToken, lastEvent);
+    this._save(msg.resumeToken, lastEvent, home);
     // A new player's numbering starts at 0, which the server knows; a
     // resumed one continues above the ack of its first State (_onState).
     if (!msg.resumed) this._seq = 0;
@@ -1364,7 +1570,7 @@ export class Session {
     }
     // Processed means handed to the page: stored before the handlers run,
     // so that a handler that reloads the page does not see it twice.
-    this._save(this._saved.token, msg.seq);
+    this._save(this._saved.token, msg.seq, this._saved.home);
     this._emit("event", msg);
     if (this._session && this._session.ws === ws) this._scheduleAck();
   }
@@ -1439,10 +1645,19 @@ export class Session {
     this._afterSocketEnd(info);
   }
 
-  /** Decides what follows the end of a socket, by the close's retry policy. */
+  /**
+   * Decides what follows the end of a socket: by the close's retry policy,
+   * and for a resume at a home other than the entry, by whether the home
+   * can still be reached.
+   */
   _afterSocketEnd({ code, reason, wasClean, policy }) {
     this._clearAll();
     this._session = null;
+    const attempt = this._attemptInfo;
+    this._attemptInfo = null;
+    // A ticket is good for one try at most: whatever ended this socket,
+    // the next join starts at the entry again.
+    this._redirect = null;
     this.lastClose = Object.freeze({ code, reason, wasClean, policy });
     if (policy === "Stop") {
       // The server removed the player (or another tab has it, or the room
@@ -1460,8 +1675,23 @@ export class Session {
       // After 4002 the server is evidently up, and without a token another
       // 4002 cannot happen, so rejoining at once cannot loop. A full server
       // (4001) may stay full, and a client that fell behind on events
-      // (4017) may fall behind again: those back off.
+      // (4017) may fall behind again, and a cluster's directory (4020) or
+      // its tickets (4021) may fail again: those back off.
       immediate = code === 4002;
+    } else if (attempt && attempt.kind === "resume" && !sameUrl(attempt.url, this.url)) {
+      // A resume at a home that is not the entry. A home that opened is
+      // alive (whatever it said); one that never opened HOME_ATTEMPTS
+      // times in a row is taken for gone with its session, and the player
+      // joins anew at the entry, at once: the entry is another server.
+      // (When the home is the entry there is nowhere else to go: keep
+      // resuming, as a server restarting with its sessions expects.)
+      if (attempt.opened) {
+        this._homeFailures = 0;
+      } else if (++this._homeFailures >= HOME_ATTEMPTS) {
+        this._forget();
+        this._rejoinReason = "The server that held this session cannot be reached.";
+        immediate = true;
+      }
     }
     this._scheduleRetry(immediate, code);
   }

@@ -1,6 +1,7 @@
 // Helpers for the end-to-end tests (arena.test.mjs, four.test.mjs,
-// lobby.test.mjs): the real server binary as a child process on a free
-// loopback port, a TCP proxy that a test can cut, freeze or close to new
+// lobby.test.mjs, cluster.test.mjs): the real server binary as a child
+// process on a free loopback port, a Redis server for a cluster's room
+// directory, a TCP proxy that a test can cut, freeze or close to new
 // connections to break one browser's connection while the server keeps
 // running, Chromium launched the way this machine needs, a watchdog that
 // bounds a whole file, and bounded waits that explain themselves.
@@ -8,7 +9,7 @@
 // Not a test itself (no *.test.mjs name), and not for unit tests, which
 // need none of this.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -29,6 +30,19 @@ export const SERVER_BIN = process.env.ARENA_SERVER_BIN
 
 /** Chromium: CHROMIUM_BIN, default Debian's /usr/bin/chromium. */
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+
+/**
+ * redis-server: REDIS_SERVER_BIN, else the first on PATH, else null. A test
+ * that needs it fails when it is null (see RedisProcess); it is never
+ * skipped.
+ */
+export const REDIS_BIN = process.env.REDIS_SERVER_BIN
+  ? path.resolve(process.env.REDIS_SERVER_BIN)
+  : (process.env.PATH || "")
+      .split(path.delimiter)
+      .filter(Boolean)
+      .map((dir) => path.join(dir, "redis-server"))
+      .find((candidate) => existsSync(candidate)) ?? null;
 
 /** A port that was free a moment ago on 127.0.0.1. */
 export function freePort() {
@@ -115,6 +129,121 @@ export class ServerProcess {
 
   async close() {
     await this.kill();
+    await new Promise((r) => this.log.end(r));
+  }
+}
+
+/**
+ * Fails, saying how to fix it, unless the server binary has the flag
+ * `flag` (a build from before a feature would fail later in a less
+ * telling way).
+ */
+export function requireServerFlag(flag, bin = SERVER_BIN) {
+  if (!existsSync(bin)) {
+    throw new Error(`server binary ${bin} not found: build it (cargo build --release -p server) or set ARENA_SERVER_BIN`);
+  }
+  const help = spawnSync(bin, ["--help"], { encoding: "utf8", timeout: 10_000 });
+  if (!`${help.stdout}`.includes(flag)) {
+    throw new Error(`server binary ${bin} has no ${flag} option: rebuild it (cargo build --release -p server)`);
+  }
+}
+
+/**
+ * Sends one command to a Redis server and returns its reply as text (a
+ * simple string, an integer or a bulk string; null for a nil). Just enough
+ * RESP for readiness checks; an error reply rejects.
+ */
+export function redisCommand(port, args, timeoutMs = 1000) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let data = "";
+    const done = (err, value) => {
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`no reply from Redis on port ${port} in ${timeoutMs} ms`)));
+    socket.on("error", (e) => done(e));
+    socket.on("data", (chunk) => {
+      data += chunk.toString("utf8");
+      const reply = parseResp(data);
+      if (reply !== undefined) done(reply instanceof Error ? reply : null, reply);
+    });
+    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`);
+  });
+}
+
+/** A complete RESP reply from `text`, or undefined while it is incomplete. */
+function parseResp(text) {
+  const end = text.indexOf("\r\n");
+  if (end < 0) return undefined;
+  const [kind, head] = [text[0], text.slice(1, end)];
+  if (kind === "+" || kind === ":") return head;
+  if (kind === "-") return new Error(`Redis: ${head}`);
+  if (kind === "$") {
+    const n = Number(head);
+    if (n < 0) return null;
+    return text.length >= end + 2 + n + 2 ? text.slice(end + 2, end + 2 + n) : undefined;
+  }
+  return new Error(`unexpected Redis reply ${JSON.stringify(text.slice(0, 40))}`);
+}
+
+/**
+ * A Redis server as a child process on a free loopback port, with nothing
+ * on disk (no snapshots, no append-only file), for a cluster's room
+ * directory. Output is appended to `logPath`.
+ */
+export class RedisProcess {
+  constructor({ bin = REDIS_BIN, logPath }) {
+    if (!bin || !existsSync(bin)) {
+      throw new Error(
+        "redis-server not found (on PATH, or at REDIS_SERVER_BIN): the cluster test needs it for the room directory. " +
+          "Install Debian's redis-server package (scripts/test and scripts/test-web install it).",
+      );
+    }
+    this.bin = bin;
+    this.log = createWriteStream(logPath, { flags: "a" });
+    this.child = null;
+    this.port = null;
+  }
+
+  /** Starts Redis and waits (bounded) until it answers PING. */
+  async start(timeoutMs = 10_000) {
+    this.port = await freePort();
+    const child = spawn(this.bin, ["--port", `${this.port}`, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.log.write(`\n=== started pid ${child.pid} on port ${this.port} at ${new Date().toISOString()}\n`);
+    child.stdout.pipe(this.log, { end: false });
+    child.stderr.pipe(this.log, { end: false });
+    const deadline = Date.now() + timeoutMs;
+    let last = null;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}; see its log`);
+      try {
+        if ((await redisCommand(this.port, ["PING"])) === "PONG") return;
+      } catch (e) {
+        last = e;
+      }
+      await sleep(50);
+    }
+    throw new Error(`redis-server did not answer PING on port ${this.port} within ${timeoutMs} ms (${last?.message})`);
+  }
+
+  /** redis://127.0.0.1:PORT, for --directory. */
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async close() {
+    const child = this.child;
+    this.child = null;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await Promise.race([exited, sleep(5000)]);
+    }
     await new Promise((r) => this.log.end(r));
   }
 }

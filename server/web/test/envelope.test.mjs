@@ -48,6 +48,7 @@ function fromJson(message) {
   switch (m.type) {
     case "Hello":
       if (m.resume !== null) m.resume.token = fromHex(m.resume.token);
+      if (m.room.type === "Reserved") m.room.ticket = fromHex(m.room.ticket);
       break;
     case "Game":
     case "State":
@@ -64,6 +65,9 @@ function fromJson(message) {
     case "Welcome":
       m.resumeToken = fromHex(m.resumeToken);
       m.game = fromHex(m.game);
+      break;
+    case "Redirect":
+      m.ticket = fromHex(m.ticket);
       break;
     case "EventAck":
     case "Leave":
@@ -91,14 +95,23 @@ test("the golden file covers every message type and room request", () => {
       "client:Ping",
       "server:Event",
       "server:Pong",
+      "server:Redirect",
       "server:State",
       "server:Welcome",
     ],
   );
   const rooms = new Set(golden.vectors.filter((v) => v.message.room).map((v) => v.message.room.type));
-  assert.deepEqual([...rooms].sort(), ["Create", "JoinByCode", "JoinById", "QuickJoin"]);
+  assert.deepEqual([...rooms].sort(), ["Create", "JoinByCode", "JoinById", "QuickJoin", "Reserved"]);
   const names = golden.vectors.map((v) => v.name);
-  for (const name of ["ping_t_18446744073709551615", "ping_t_9007199254740993", "hello_resume_event_u32_max", "welcome_private_with_code"]) {
+  for (const name of [
+    "ping_t_18446744073709551615",
+    "ping_t_9007199254740993",
+    "hello_resume_event_u32_max",
+    "welcome_private_with_code",
+    "hello_reserved",
+    "redirect",
+    "redirect_long_url",
+  ]) {
     assert.ok(names.includes(name), `${name} is missing from the golden file`);
   }
 });
@@ -115,6 +128,25 @@ test("every golden vector re-encodes byte for byte", () => {
     const { encode, decode } = codecs[v.direction];
     assert.equal(toHex(encode(fromJson(v.message))), v.hex, `${v.name}: from the stated message`);
     assert.equal(toHex(encode(decode(fromHex(v.hex)))), v.hex, `${v.name}: from the decoded message`);
+  }
+});
+
+test("a Redirect and a Reserved request carry their ticket as 16 raw bytes", () => {
+  const redirect = golden.vectors.find((x) => x.name === "redirect");
+  const msg = decodeServer(fromHex(redirect.hex));
+  assert.equal(msg.url, "ws://127.0.0.1:9002/ws");
+  assert.ok(msg.ticket instanceof Uint8Array && msg.ticket.length === 16);
+  // Its ticket goes back, as it came, in the Hello to that node.
+  const hello = encodeClient({ type: "Hello", version: 2, resume: null, room: { type: "Reserved", ticket: msg.ticket } });
+  assert.equal(toHex(hello), `00020004${toHex(msg.ticket)}`);
+  // A URL of 251 bytes or more takes the 3-byte length form.
+  const long = decodeServer(fromHex(golden.vectors.find((x) => x.name === "redirect_long_url").hex));
+  assert.ok(long.url.length > 250);
+  // Cut anywhere, neither decodes.
+  for (const v of [redirect.hex, golden.vectors.find((x) => x.name === "hello_reserved").hex]) {
+    const bytes = fromHex(v);
+    const decode = v === redirect.hex ? decodeServer : decodeClient;
+    for (let n = 1; n < bytes.length; n++) assert.throws(() => decode(bytes.subarray(0, n)), DecodeError, `${n} bytes`);
   }
 });
 
@@ -157,6 +189,8 @@ test("the encoder refuses values outside their field's type", () => {
   assert.throws(() => encodeClient(hello(2, { resume: { token: new Uint8Array(15), lastEvent: 0 } })), TypeError);
   assert.throws(() => encodeClient(hello(2, { resume: { token: new Uint8Array(16), lastEvent: 2 ** 32 } })), RangeError);
   assert.throws(() => encodeClient(hello(2, { room: { type: "Teleport" } })), TypeError);
+  assert.throws(() => encodeClient(hello(2, { room: { type: "Reserved", ticket: new Uint8Array(15) } })), TypeError);
+  assert.throws(() => encodeServer({ type: "Redirect", url: "ws://x/ws", ticket: [1, 2] }), TypeError);
   assert.throws(() => encodeClient(hello(2, { room: { type: "QuickJoin", roomType: "arena", options: [["pace"]] } })), TypeError);
   assert.throws(() => encodeClient({ type: "Game", seq: 2 ** 32, data: new Uint8Array(0) }), RangeError);
   assert.throws(() => encodeClient({ type: "Game", seq: 1, data: [1, 2] }), TypeError);

@@ -4,7 +4,9 @@
 // page's room request, Stop with the reason), the heartbeat, resume with
 // the token and the last event, the delivery of events once and in order
 // with coalesced acknowledgements, the numbering of game messages,
-// offline/online and visibility handling, leaving, storage, and the badge.
+// offline/online and visibility handling, leaving, storage, the badge, and
+// a cluster's redirects (the entry URL, the home URL, the fallback from a
+// home that is gone, 4020 and 4021, the bound on redirects).
 //
 // Time moves only through tick(), so nothing here depends on the
 // machine's speed. Not for the codec (envelope.test.mjs) or real sockets
@@ -15,12 +17,15 @@ import assert from "node:assert/strict";
 import {
   CLIENT_CLOSE,
   CLOSE_CODES,
+  HOME_ATTEMPTS,
+  MAX_REDIRECTS,
   Session,
   backoffCap,
   backoffDelay,
   badgeText,
   bindBadge,
   memoryStorage,
+  webSocketUrl,
 } from "../session.js";
 import { ROOM, TOKEN, URL_, accept, eventMsg, setup, stateMsg, welcome } from "./fake-server.mjs";
 
@@ -167,7 +172,7 @@ test("4001 and 4017 rejoin as a new player, with back-off", (t) => {
   const rejoinCodes = Object.entries(CLOSE_CODES)
     .filter(([, c]) => c.retry === "Rejoin")
     .map(([code]) => Number(code));
-  assert.deepEqual(rejoinCodes, [4001, 4002, 4017], "4002 has a test of its own");
+  assert.deepEqual(rejoinCodes, [4001, 4002, 4017, 4020, 4021], "4002, 4020 and 4021 have tests of their own");
   for (const code of [4001, 4017]) {
     const env = setup(t);
     env.session.connect();
@@ -208,6 +213,7 @@ test("Stop codes stop retrying, say why with the server's words, and forget the 
     4015: /^The game removed you: server words$/,
     4016: /^The room has ended: server words$/,
     4018: /Too many invite-code attempts/,
+    4019: /another server without saying where/,
   };
   const stopCodes = Object.entries(CLOSE_CODES)
     .filter(([, c]) => c.retry === "Stop")
@@ -358,6 +364,7 @@ test("the last event processed is stored, and a resume replays only the later on
   assert.deepEqual(JSON.parse(env.storage.getItem(STORAGE_KEY)), {
     token: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
     lastEvent: 3,
+    home: URL_,
   });
   // Dropped before any ack went out: the server still holds 1 to 3, and
   // replays what follows the last event the resume names.
@@ -597,4 +604,340 @@ test("the badge follows the session: words for people, the state for the style s
   assert.equal(badge.dataset.state, "offline", "unbound");
   assert.equal(badgeText({ state: "stopped", reason: "You left the game." }), "Stopped: You left the game.");
   assert.equal(badgeText({ state: "reconnecting", attempt: 3, retryInMs: 12_400 }), "Reconnecting (attempt 3, next try in 12 s)");
+});
+
+// ---- clusters: redirects, the entry and the home (PROTOCOL.md 2.11) ----
+
+/** Another node of the cluster, and a third. */
+const NODE_B = "ws://node-b.test/ws";
+const NODE_C = "ws://node-c.test/ws";
+
+/** A seat ticket, distinct from the resume token. */
+const TICKET = Uint8Array.from({ length: 16 }, (_, i) => 0x10 + i);
+
+function redirect(url = NODE_B, ticket = TICKET) {
+  return { type: "Redirect", url, ticket };
+}
+
+/**
+ * Joins through the entry, which redirects to NODE_B, which welcomes:
+ * returns the entry's socket and B's.
+ */
+function joinViaRedirect(env, w = welcome()) {
+  env.session.connect();
+  const entry = env.last();
+  entry.open();
+  entry.deliver(redirect());
+  const b = env.last();
+  b.open();
+  b.deliver(w);
+  return { entry, b };
+}
+
+test("a Redirect is followed at once with its ticket, and the node that says Welcome is the home", (t) => {
+  const room = { type: "JoinByCode", code: "K7M2XQ9P" };
+  const env = setup(t, { session: { room } });
+  const redirects = [];
+  env.session.on("redirect", (r) => redirects.push(r));
+  env.session.connect();
+  const entry = env.last();
+  assert.equal(entry.url, URL_, "a join starts at the entry");
+  entry.open();
+  assert.deepEqual(entry.sentOf("Hello"), [{ type: "Hello", version: 2, resume: null, room }]);
+  entry.deliver(redirect());
+  assert.equal(env.sockets.length, 2, "followed at once, without waiting for a timer");
+  const b = env.last();
+  assert.equal(b.url, NODE_B);
+  assert.deepEqual(entry.closedWith, { code: CLIENT_CLOSE.REDIRECTED, reason: "redirected" }, "the entry's socket is let go, not left");
+  // The entry's 4019 arrives after the client moved on: it changes nothing.
+  entry.serverClose(4019, "redirected");
+  assert.equal(env.session.state, "connecting");
+  assert.equal(env.events.close.length, 0, "the abandoned socket's close is not reported");
+  b.open();
+  assert.deepEqual(b.sentOf("Hello"), [
+    { type: "Hello", version: 2, resume: null, room: { type: "Reserved", ticket: TICKET } },
+  ]);
+  b.deliver(welcome({ roomId: 40 }));
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.session.roomId, 40);
+  assert.deepEqual(redirects, [{ url: NODE_B, hop: 1 }]);
+  assert.deepEqual(env.events.status.map((s) => s.state), ["connecting", "connected"], "a redirect is part of connecting");
+  assert.equal(env.session.entryUrl, URL_);
+  assert.equal(env.session.homeUrl, NODE_B);
+  assert.deepEqual(JSON.parse(env.storage.getItem(STORAGE_KEY)), {
+    token: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf",
+    lastEvent: 0,
+    home: NODE_B,
+  });
+});
+
+test("resumes go to the home, after a drop and after a reload", (t) => {
+  const storage = memoryStorage();
+  const env = setup(t, { storage });
+  const { b } = joinViaRedirect(env);
+  b.deliver(eventMsg(1));
+  b.drop();
+  assert.equal(env.session.state, "reconnecting");
+  env.tick(env.session.status.retryInMs);
+  const again = env.last();
+  assert.equal(again.url, NODE_B, "not the entry");
+  again.open();
+  assert.deepEqual(again.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 1 });
+  again.deliver(welcome({ resumed: true }));
+  assert.equal(env.session.homeUrl, NODE_B, "still home");
+  env.session.dispose();
+  t.mock.timers.reset();
+  const reloaded = setup(t, { storage });
+  reloaded.session.connect();
+  assert.equal(reloaded.last().url, NODE_B, "the reloaded page resumes at the home it stored");
+  reloaded.last().open();
+  assert.deepEqual(reloaded.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 1 });
+});
+
+test("a home that cannot be reached 3 times in a row is given up: a new player at the entry, with the page's request", (t) => {
+  assert.equal(HOME_ATTEMPTS, 3);
+  const room = { type: "JoinByCode", code: "K7M2XQ9P" };
+  const env = setup(t, { session: { room } });
+  const { b } = joinViaRedirect(env);
+  b.deliver(eventMsg(1));
+  b.drop();
+  // Two attempts refused, then one that opens (the node is alive: it only
+  // said it is full), then two refused: the streak was broken, so the
+  // token is kept.
+  const attempt = () => {
+    env.tick(env.session.status.retryInMs);
+    const ws = env.last();
+    assert.equal(ws.url, NODE_B, "resuming at the home");
+    return ws;
+  };
+  attempt().drop();
+  attempt().drop();
+  const alive = attempt();
+  alive.open();
+  alive.serverClose(4006, "server full");
+  attempt().drop();
+  attempt().drop();
+  assert.deepEqual(env.session.token, TOKEN, "2 failures after one that opened are not 3 in a row");
+  assert.equal(env.session.state, "reconnecting");
+  attempt().drop();
+  // The third in a row: the home is gone.
+  assert.equal(env.session.token, null);
+  assert.equal(env.session.homeUrl, null);
+  assert.equal(env.storage.getItem(STORAGE_KEY), null);
+  assert.equal(env.session.status.retryInMs, 0, "at once: the entry is another server");
+  env.tick(0);
+  const rejoin = env.last();
+  assert.equal(rejoin.url, URL_);
+  rejoin.open();
+  assert.deepEqual(rejoin.sentOf("Hello")[0], { type: "Hello", version: 2, resume: null, room });
+  rejoin.deliver(welcome({ playerId: 9, resumeToken: Uint8Array.from({ length: 16 }, () => 1) }));
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.session.homeUrl, URL_, "welcomed at the entry this time");
+  assert.match(env.events.notice.at(-1), /cannot be reached.*new player \(#9\)/);
+});
+
+test("an attempt at the home that never opens in time counts as unreachable too", (t) => {
+  const env = setup(t);
+  const { b } = joinViaRedirect(env);
+  b.drop();
+  for (let i = 0; i < HOME_ATTEMPTS; i++) {
+    env.tick(env.session.status.retryInMs);
+    const ws = env.last();
+    assert.equal(ws.url, NODE_B);
+    assert.deepEqual(env.session.token, TOKEN, `still resuming at attempt ${i + 1}`);
+    // A socket that hangs: neither opens nor fails.
+    env.tick(10_000);
+    assert.equal(ws.closedWith.code, CLIENT_CLOSE.CONNECT_TIMEOUT);
+  }
+  assert.equal(env.session.token, null);
+  // The rejoin ran at once, within the last tick.
+  assert.equal(env.last().url, URL_);
+});
+
+test("a home that is the entry itself is never given up: it may come back with its sessions", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  accept(env).drop();
+  for (let i = 0; i < 6; i++) {
+    env.tick(env.session.status.retryInMs);
+    env.last().drop();
+  }
+  assert.deepEqual(env.session.token, TOKEN);
+  env.tick(env.session.status.retryInMs);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 0 });
+});
+
+test("4002 at the home: forget the token and the home, and join anew at the entry at once", (t) => {
+  const env = setup(t);
+  const { b } = joinViaRedirect(env);
+  b.drop();
+  env.tick(env.session.status.retryInMs);
+  const home = env.last();
+  assert.equal(home.url, NODE_B);
+  home.open();
+  home.serverClose(4002, "resume token unknown or expired");
+  assert.equal(env.session.homeUrl, null);
+  assert.equal(env.session.status.retryInMs, 0);
+  env.tick(0);
+  assert.equal(env.last().url, URL_);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0], { type: "Hello", version: 2, resume: null, room: ROOM });
+});
+
+test("4021 at the node redirected to: back off, then join anew at the entry; the ticket is not tried again", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  const entry = env.last();
+  entry.open();
+  entry.deliver(redirect());
+  const b = env.last();
+  b.open();
+  b.serverClose(4021, "seat ticket unknown, used or expired");
+  const s = env.session.status;
+  assert.equal(s.state, "reconnecting");
+  assert.equal(s.code, 4021);
+  assert.equal(env.events.close.at(-1).policy, "Rejoin");
+  assert.equal(s.retryInMs, 500, "with back-off");
+  env.tick(499);
+  assert.equal(env.sockets.length, 2);
+  env.tick(1);
+  const again = env.last();
+  assert.equal(again.url, URL_, "at the entry, not the node that refused");
+  again.open();
+  assert.deepEqual(again.sentOf("Hello")[0], { type: "Hello", version: 2, resume: null, room: ROOM });
+  // Redirected again: the status stays where it is while the join goes on.
+  const before = env.events.status.length;
+  again.deliver(redirect(NODE_C, Uint8Array.from({ length: 16 }, () => 7)));
+  assert.equal(env.events.status.length, before, "no flicker");
+  assert.equal(env.last().url, NODE_C);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].room, { type: "Reserved", ticket: Uint8Array.from({ length: 16 }, () => 7) });
+  env.last().deliver(welcome());
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.session.homeUrl, NODE_C);
+  assert.match(env.events.notice.at(-1), /no longer valid.*new player/);
+});
+
+test("4020 (no directory): back off, then join at the entry as a new player", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  env.last().open();
+  env.last().serverClose(4020, "room directory unavailable");
+  assert.equal(env.session.state, "reconnecting");
+  assert.equal(env.session.status.retryInMs, 500);
+  env.tick(500);
+  assert.equal(env.last().url, URL_);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, null);
+  // And from a redirected node too: the next try starts at the entry.
+  env.last().deliver(redirect());
+  env.last().open();
+  env.last().serverClose(4020, "");
+  env.tick(env.session.status.retryInMs);
+  assert.equal(env.last().url, URL_);
+});
+
+test("a failed connection to the node redirected to starts over at the entry, after back-off", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  env.last().open();
+  env.last().deliver(redirect());
+  assert.equal(env.last().url, NODE_B);
+  env.last().drop();
+  assert.equal(env.session.state, "reconnecting");
+  assert.equal(env.session.status.attempt, 1);
+  env.tick(env.session.status.retryInMs);
+  assert.equal(env.last().url, URL_);
+  env.last().open();
+  assert.equal(env.last().sentOf("Hello")[0].room.type, "QuickJoin", "the page's request, not the spent ticket");
+});
+
+test("more than 3 redirects in one join stop with an error; each join may have 3", (t) => {
+  assert.equal(MAX_REDIRECTS, 3);
+  const env = setup(t);
+  const errors = [];
+  env.session.on("error", (e) => errors.push(e.message));
+  env.session.connect();
+  env.last().open();
+  for (let hop = 1; hop <= MAX_REDIRECTS; hop++) {
+    env.last().deliver(redirect(`ws://node-${hop}.test/ws`));
+    assert.equal(env.last().url, `ws://node-${hop}.test/ws`, `hop ${hop} is followed`);
+    env.last().open();
+    assert.equal(env.session.state, "connecting");
+  }
+  const fourth = env.last();
+  fourth.deliver(redirect("ws://node-4.test/ws"));
+  assert.equal(env.sockets.length, 1 + MAX_REDIRECTS, "the fourth is not followed");
+  assert.equal(fourth.closedWith.code, CLIENT_CLOSE.REDIRECTED);
+  assert.equal(env.session.state, "stopped");
+  assert.match(env.session.status.reason, /more than 3 redirects.*node-4\.test/);
+  assert.match(errors.at(-1), /more than 3 redirects/);
+  env.tick(120_000);
+  assert.equal(env.sockets.length, 1 + MAX_REDIRECTS, "and nothing retries");
+  // A new join (connect again) has its own 3.
+  env.session.connect();
+  assert.equal(env.last().url, URL_);
+  env.last().open();
+  for (let hop = 1; hop <= MAX_REDIRECTS; hop++) {
+    env.last().deliver(redirect(`ws://node-${hop}.test/ws`));
+    env.last().open();
+  }
+  env.last().deliver(welcome());
+  assert.equal(env.session.state, "connected");
+  assert.equal(env.session.homeUrl, "ws://node-3.test/ws");
+});
+
+test("a Redirect after Welcome, or to something that is not a WebSocket URL, is a broken server", (t) => {
+  const env = setup(t);
+  env.session.connect();
+  accept(env).deliver(redirect());
+  assert.equal(env.session.state, "stopped");
+  assert.match(env.session.status.reason, /a Redirect after Welcome/);
+  t.mock.timers.reset();
+  for (const url of ["javascript:alert(1)", "file:///etc/passwd", "not a url", "ws://user:pw@node.test/ws"]) {
+    const env2 = setup(t);
+    env2.session.connect();
+    env2.last().open();
+    env2.last().deliver(redirect(url));
+    assert.equal(env2.sockets.length, 1, `${url} is not followed`);
+    assert.equal(env2.session.state, "stopped");
+    assert.match(env2.session.status.reason, /not a WebSocket URL/);
+    t.mock.timers.reset();
+  }
+});
+
+test("a redirect to an http(s) URL goes to its ws(s) form", (t) => {
+  assert.equal(webSocketUrl("http://127.0.0.1:9002/ws"), "ws://127.0.0.1:9002/ws");
+  assert.equal(webSocketUrl("https://node.example/game/ws"), "wss://node.example/game/ws");
+  assert.equal(webSocketUrl("wss://node.example/ws?x=1"), "wss://node.example/ws?x=1");
+  assert.equal(webSocketUrl("ftp://node.example/ws"), null);
+  assert.equal(webSocketUrl(42), null);
+  const env = setup(t);
+  env.session.connect();
+  env.last().open();
+  env.last().deliver(redirect("http://127.0.0.1:9002/ws"));
+  assert.equal(env.last().url, "ws://127.0.0.1:9002/ws");
+});
+
+test("a stored session from before homes resumes at the entry; a stored home that is no URL is no session", (t) => {
+  const storage = memoryStorage();
+  storage.setItem(STORAGE_KEY, JSON.stringify({ token: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", lastEvent: 4 }));
+  const env = setup(t, { storage });
+  assert.equal(env.session.homeUrl, URL_);
+  env.session.connect();
+  assert.equal(env.last().url, URL_);
+  env.last().open();
+  assert.deepEqual(env.last().sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 4 });
+  t.mock.timers.reset();
+  storage.setItem(STORAGE_KEY, JSON.stringify({ token: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf", lastEvent: 4, home: "javascript:1" }));
+  const env2 = setup(t, { storage });
+  assert.equal(env2.session.token, null);
+  env2.session.connect();
+  env2.last().open();
+  assert.equal(env2.last().sentOf("Hello")[0].resume, null);
+});
+
+test("a page may not ask for a Reserved place itself: tickets come from redirects", () => {
+  assert.throws(() => new Session({ url: URL_, room: { type: "Reserved", ticket: TICKET } }), TypeError);
 });
