@@ -8,6 +8,11 @@
 //! ([`Writer::send_game`] encodes a serde value for convenience). It has no
 //! reconnect policy (`loadgen` owns that) and no rendering.
 //!
+//! On a cluster of nodes, a `Hello` may be answered with a redirect to the
+//! node that holds the place: [`Connection::hello`] returns it as
+//! [`ClientError::Redirected`], and [`join_following`] follows it (at most
+//! [`MAX_REDIRECTS`] times) to the node that welcomes the player.
+//!
 //! A [`Connection`] can be used whole, or split into a [`Reader`] and a
 //! [`Writer`] so that one future reads every message while another sends
 //! inputs on a timer. WebSocket pings and the server's close frame are
@@ -22,8 +27,8 @@ use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebS
 use http_body_util::Empty;
 use hyper_util::rt::TokioIo;
 use protocol::{
-    ClientMsg, DecodeError, EventAck, GameMsg, Hello, Resume, ResumeToken, RoomRequest, ServerMsg,
-    State, Welcome,
+    ClientMsg, DecodeError, EventAck, GameMsg, Hello, Redirect, Resume, ResumeToken, RoomRequest,
+    ServerMsg, State, Welcome,
 };
 use std::future::Future;
 use std::io::Cursor;
@@ -73,7 +78,22 @@ pub enum ClientError {
     /// The server sent something the protocol does not allow at this point.
     #[error("unexpected message: {0}")]
     Unexpected(String),
+    /// A node of a cluster answered the `Hello` with a redirect: the place
+    /// is on the node at its `url`, to be taken there with its ticket
+    /// ([`join_following`] does this). The node closes with 4019 next.
+    #[error("redirected to {}", .0.url)]
+    Redirected(Redirect),
+    /// A join was redirected more than [`MAX_REDIRECTS`] times: the
+    /// cluster's nodes disagree about where the place is.
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
 }
+
+/// Redirects [`join_following`] follows in one join. One is what a cluster
+/// gives (the node that reserves the place names the one that holds it);
+/// a few more cover a place that moved meanwhile; past that the nodes are
+/// sending the client round in circles.
+pub const MAX_REDIRECTS: u32 = 3;
 
 /// One thing read from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +299,71 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connect
     Ok(Connection::from_halves(read, write))
 }
 
+/// A session opened by [`join_following`].
+pub struct Joined {
+    /// The connection, past its `Welcome`.
+    pub conn: Connection,
+    /// The `Welcome`.
+    pub welcome: Welcome,
+    /// The URL of the node that welcomed the player: the session's home,
+    /// where a resume must go (a session lives on one node only).
+    pub url: String,
+    /// Redirects followed to get there (0 when the first node welcomed).
+    pub redirects: u32,
+}
+
+/// Joins or resumes at `url`, following redirects: sends `Hello` with
+/// `room` and `resume` there and, while a node answers with a
+/// [`Redirect`], connects at once to the node it names and presents its
+/// ticket (`RoomRequest::Reserved`, no resume: the ticket stands for the
+/// place). At most [`MAX_REDIRECTS`] are followed
+/// ([`ClientError::TooManyRedirects`] past that); a redirect to a URL that
+/// is not `ws://` or `wss://` is refused ([`ClientError::BadUrl`]).
+///
+/// For a cluster, `url` is the *entry* URL for a new player and the
+/// session's home ([`Joined::url`]) for a resume. A refusal on any node
+/// comes back as [`ClientError::Closed`] with that node's code: 4021
+/// (`InvalidTicket`, the reservation expired or was used) and 4020
+/// (`DirectoryUnavailable`) mean join again as a new player at the entry
+/// URL after a back-off. No time limit is applied: wrap the call in one.
+pub async fn join_following(
+    url: &str,
+    room: RoomRequest,
+    resume: Option<Resume>,
+    options: &ConnectOptions,
+) -> Result<Joined, ClientError> {
+    let mut url = url.to_owned();
+    let (mut room, mut resume) = (room, resume);
+    let mut redirects = 0;
+    loop {
+        let mut conn = connect_with(&url, options).await?;
+        match conn.hello(room, resume).await {
+            Ok(welcome) => {
+                return Ok(Joined {
+                    conn,
+                    welcome,
+                    url,
+                    redirects,
+                });
+            }
+            Err(ClientError::Redirected(redirect)) => {
+                if redirects == MAX_REDIRECTS {
+                    return Err(ClientError::TooManyRedirects);
+                }
+                redirects += 1;
+                // The old connection is dropped without waiting for its
+                // 4019 close: the redirect is followed at once.
+                url = redirect.url;
+                room = RoomRequest::Reserved {
+                    ticket: redirect.ticket,
+                };
+                resume = None;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The bytes hyper read past the upgrade response, to be read first. Copied:
 /// the slice would otherwise pin hyper's whole read buffer (8 KiB or more)
 /// for the life of the connection.
@@ -311,7 +396,9 @@ impl Connection {
 
     /// Sends `Hello` with `room` (and `resume`, if given, which the server
     /// tries first) and waits for `Welcome`. A refusal comes back as
-    /// [`ClientError::Closed`] with the server's close code.
+    /// [`ClientError::Closed`] with the server's close code, a redirect to
+    /// another node of a cluster as [`ClientError::Redirected`] (the
+    /// connection is then of no further use: the node closes it).
     pub async fn hello(
         &mut self,
         room: RoomRequest,
@@ -326,6 +413,7 @@ impl Connection {
             .await?;
         match self.reader.recv().await? {
             Event::Msg(ServerMsg::Welcome(w)) => Ok(w),
+            Event::Msg(ServerMsg::Redirect(r)) => Err(ClientError::Redirected(r)),
             Event::Msg(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
             Event::Closed { code, reason } => Err(ClientError::Closed { code, reason }),
         }

@@ -26,7 +26,7 @@ pub mod verdict;
 use player::PlayerCtl;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use report::{Outage, Report, Resources};
+use report::{NodeCounts, Outage, Report, Resources};
 use stats::{Interval, Stats};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
@@ -56,7 +56,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What to run.
 #[derive(Clone)]
 pub struct RunConfig {
-    /// WebSocket URL of the server's game endpoint.
+    /// WebSocket URL of the server's game endpoint; on a cluster, the entry
+    /// URL where every new player starts (resumes go to the node that
+    /// welcomed the player).
     pub url: String,
     /// The game to play, and how.
     pub game: game_api::BotSpec,
@@ -77,6 +79,9 @@ pub struct RunConfig {
     pub backoff_max: Duration,
     /// Share of connected players cut abruptly each second.
     pub chaos_drop_rate: f64,
+    /// The chaos stops this long before the end of the run, so that every
+    /// player cut can be back by the end (zero: it goes on to the end).
+    pub chaos_calm: Duration,
     /// Seed of movement patterns, schedules' phases and chaos choices.
     pub seed: u64,
     /// Deadline for connect + upgrade + Hello/Welcome.
@@ -101,6 +106,7 @@ impl RunConfig {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             chaos_drop_rate: 0.0,
+            chaos_calm: Duration::ZERO,
             seed: 1,
             connect_timeout: Duration::from_secs(10),
             hdr_log_dir: None,
@@ -245,6 +251,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         }
     }
     let connected_at_end = ctx.stats.connected.load(Relaxed);
+    let nodes = connected_by_node(&ctx.players);
     let elapsed = start.elapsed();
     stop_tx.send_replace(true);
     let leave = async { while tasks.join_next().await.is_some() {} };
@@ -293,6 +300,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         counters: Default::default(),
         connected_peak: peak,
         connected_at_end,
+        nodes,
         errors: BTreeMap::new(),
         error_count: 0,
         latency: BTreeMap::new(),
@@ -321,6 +329,29 @@ impl std::fmt::Debug for RunConfig {
     }
 }
 
+/// The players connected right now, by the node their session lives on.
+fn connected_by_node(players: &[Arc<PlayerCtl>]) -> BTreeMap<String, NodeCounts> {
+    let mut nodes: BTreeMap<String, NodeCounts> = BTreeMap::new();
+    for p in players {
+        if !p.connected.load(Relaxed) {
+            continue;
+        }
+        if let Some(home) = p.home() {
+            match nodes.get_mut(&*home) {
+                Some(n) => n.connected_at_end += 1,
+                None => {
+                    let n = NodeCounts {
+                        connected_at_end: 1,
+                        welcomes: 0,
+                    };
+                    nodes.insert(home.to_string(), n);
+                }
+            }
+        }
+    }
+    nodes
+}
+
 fn settings_of(cfg: &RunConfig) -> BTreeMap<String, String> {
     let d = |d: Duration| humantime::format_duration(d).to_string();
     [
@@ -332,6 +363,7 @@ fn settings_of(cfg: &RunConfig) -> BTreeMap<String, String> {
         ("backoff_base", d(cfg.backoff_base)),
         ("backoff_max", d(cfg.backoff_max)),
         ("chaos_drop_rate", cfg.chaos_drop_rate.to_string()),
+        ("chaos_calm", d(cfg.chaos_calm)),
         ("seed", cfg.seed.to_string()),
     ]
     .into_iter()
@@ -376,10 +408,13 @@ fn progress_line(
 }
 
 /// Every second, cuts a `chaos_drop_rate` share of the connected players
-/// abruptly (their socket is dropped with no close frame).
+/// abruptly (their socket is dropped with no close frame), until
+/// `chaos_calm` before the end of the run.
 async fn chaos(ctx: Arc<RunCtx>) {
-    let mut rng = SmallRng::seed_from_u64(ctx.config.seed.wrapping_add(0xC4A0_5EED));
+    let cfg = &ctx.config;
+    let mut rng = SmallRng::seed_from_u64(cfg.seed.wrapping_add(0xC4A0_5EED));
     let mut stop = ctx.stop.clone();
+    let calm = ctx.start + (cfg.ramp_up + cfg.duration).saturating_sub(cfg.chaos_calm);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     // Fractions of a player carry over, so low rates still cut someone.
@@ -388,6 +423,9 @@ async fn chaos(ctx: Arc<RunCtx>) {
         tokio::select! {
             _ = tick.tick() => {}
             _ = crate::stopped(&mut stop) => return,
+        }
+        if Instant::now() >= calm {
+            return;
         }
         let mut live: Vec<&Arc<PlayerCtl>> = ctx
             .players
@@ -476,6 +514,7 @@ pub(crate) fn test_report() -> Report {
         counters: Default::default(),
         connected_peak: 10,
         connected_at_end: 10,
+        nodes: BTreeMap::new(),
         errors: BTreeMap::new(),
         error_count: 0,
         latency: BTreeMap::new(),

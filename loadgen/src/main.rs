@@ -55,7 +55,9 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// WebSocket URL of the server.
+    /// WebSocket URL of the server; for a cluster, the entry URL: new
+    /// players start there and follow redirects, and each resumes on the
+    /// node that welcomed it.
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     url: String,
     /// The game to play (the room type quick-joined), through its bot.
@@ -89,6 +91,10 @@ struct RunArgs {
     /// frame); they reconnect and resume.
     #[arg(long, default_value_t = 0.0)]
     chaos_drop_rate: f64,
+    /// Stop the chaos this long before the end of the run, so that every
+    /// client cut can be back (and counted connected) by the end.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    chaos_calm: Duration,
     /// Seed for movement, schedule phases and chaos choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -216,6 +222,7 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         backoff_base: args.backoff_base,
         backoff_max: args.backoff_max,
         chaos_drop_rate: args.chaos_drop_rate,
+        chaos_calm: args.chaos_calm,
         seed: args.seed,
         connect_timeout: args.connect_timeout,
         hdr_log_dir: args.hdr_log,

@@ -10,6 +10,20 @@
 //! exponential back-off with full jitter, reset by every successful
 //! handshake, and resumes with its token and the last event it processed.
 //!
+//! On a cluster, a player follows the browser client's rules: a new player
+//! joins through the entry URL (`--url`) and follows a node's redirect at
+//! once; its session's *home* is the node that welcomed it, and resumes go
+//! there. When the home is gone ([`HOME_ATTEMPTS`] resumes in a row got no
+//! answer, and, after a 1012 that promised its return, for
+//! [`HOME_RESTART_PATIENCE`]) or has forgotten the session (4002), and when a node reports
+//! its room directory down (4020) or a ticket invalid (4021), the player
+//! forgets its session and joins again as a new one through the entry URL.
+//! On a single server the home is the entry URL, and it is never given up:
+//! a restarting server comes back with its sessions. A connection to a
+//! home node other than the entry's that is lost without a close frame is
+//! an error only once the node answers again: if the node turns out to be
+//! gone, the loss was its death, counted in `home_lost`.
+//!
 //! Latencies are measured from *scheduled* times: a message scheduled at
 //! t₀ but sent late because the generator stalled still counts from t₀, so
 //! a stalled generator cannot hide latency (coordinated omission).
@@ -21,7 +35,7 @@
 
 use crate::RunCtx;
 use crate::stats::{Local, Metric};
-use client::{ClientError, Connection, Event, Reader, Writer};
+use client::{ClientError, ConnectOptions, Connection, Event, Joined, Reader, Writer};
 use game_api::{Bot, BotSpec};
 use protocol::{
     ClientMsg, CloseCode, GameMsg, Ping, Resume, ResumeToken, Retry, RoomRequest, ServerMsg,
@@ -47,6 +61,19 @@ const MAX_PENDING_INPUTS: usize = 1000;
 /// How long the final clean leave may take.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Resumes in a row at a home node (other than the entry URL's) that may
+/// fail without any answer (connect refused or failed, no `Welcome` in
+/// time) before the node counts as gone. The same number as the browser
+/// client's: one failure is a blip, three with back-off between them span
+/// seconds, longer than a live node takes to accept.
+pub const HOME_ATTEMPTS: u32 = 3;
+
+/// How long a home node that closed with 1012 (a planned restart that
+/// keeps its sessions) is waited for before it counts as gone, however
+/// many resumes failed meanwhile: the server's default resume grace, as
+/// the browser client does.
+pub const HOME_RESTART_PATIENCE: Duration = Duration::from_secs(15);
+
 /// How the run controls one player from outside.
 #[derive(Default)]
 pub struct PlayerCtl {
@@ -56,6 +83,20 @@ pub struct PlayerCtl {
     pub kill: AtomicBool,
     /// Wakes the player's writer when `kill` is set.
     pub wake: Notify,
+    /// The URL of the node that welcomed the player last: where its
+    /// session lives while `connected`.
+    home: Mutex<Option<Arc<str>>>,
+}
+
+impl PlayerCtl {
+    /// The node the player's session lives on (or last lived on).
+    pub fn home(&self) -> Option<Arc<str>> {
+        self.home.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_home(&self, url: Arc<str>) {
+        *self.home.lock().unwrap_or_else(|e| e.into_inner()) = Some(url);
+    }
 }
 
 /// The delay before reconnect attempt `attempt` (0-based): uniformly random
@@ -140,6 +181,17 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
     let mut ever_connected = false;
     let mut seq = 0u32;
     let mut rejoining = false;
+    let entry: Arc<str> = cfg.url.as_str().into();
+    let options = ConnectOptions::default();
+    // The node that welcomed the session in `memory`, and the resumes in a
+    // row that found it gone.
+    let mut home = entry.clone();
+    let mut home_failures = 0u32;
+    // A connection to a home node lost without a close frame: an error
+    // unless the node turns out to be gone.
+    let mut unexplained_loss: Option<&'static str> = None;
+    // When the home said it restarts with its sessions (1012).
+    let mut home_restarting: Option<Instant> = None;
     while !*stop.borrow() {
         let started = Instant::now();
         if lost_at.is_some() {
@@ -149,15 +201,42 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
             token: m.token,
             last_event: m.last_event,
         });
+        // A session resumes on its home node; a new player starts at the
+        // entry URL.
+        let url = if resume.is_some() { &home } else { &entry };
+        let away_from_entry = resume.is_some() && home != entry;
         let handshake = tokio::time::timeout(
             cfg.connect_timeout,
-            connect(&cfg.url, request(&spec), resume),
+            client::join_following(url, request(&spec), resume, &options),
         )
         .await;
         match handshake {
-            Ok(Ok((conn, welcome))) => {
-                local.record(Metric::Connect, micros(started.elapsed()));
+            Ok(Ok(Joined {
+                conn,
+                welcome,
+                url,
+                redirects,
+            })) => {
+                let metric = if redirects > 0 {
+                    Metric::ConnectRedirected
+                } else {
+                    Metric::Connect
+                };
+                local.record(metric, micros(started.elapsed()));
                 local.counters.connects += 1;
+                local.counters.redirects += u64::from(redirects);
+                home = if *url == *entry {
+                    entry.clone()
+                } else {
+                    url.into()
+                };
+                home_failures = 0;
+                home_restarting = None;
+                if let Some(kind) = unexplained_loss.take() {
+                    local.error(kind);
+                }
+                local.welcomed(home.clone());
+                ctl.set_home(home.clone());
                 if let Some(at) = lost_at.take() {
                     local.record(Metric::Reconnect, micros(at.elapsed()));
                 }
@@ -206,6 +285,14 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                         ctl: &ctl,
                         id,
                         bot: Mutex::new(&mut bot),
+                        joined: (!welcome.resumed).then_some((
+                            started,
+                            if redirects > 0 {
+                                Metric::JoinFirstStateRedirected
+                            } else {
+                                Metric::JoinFirstState
+                            },
+                        )),
                     },
                     &mut rng,
                     &mut local,
@@ -223,7 +310,11 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                         lost_at = Some(Instant::now());
                     }
                     End::Lost(kind) => {
-                        local.error(kind);
+                        if kind == "connection_lost" && home != entry {
+                            unexplained_loss = Some(kind);
+                        } else {
+                            local.error(kind);
+                        }
                         lost_at = Some(Instant::now());
                     }
                     End::Closed(code) => {
@@ -233,9 +324,12 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                             || code == CloseCode::ServiceRestart.code()
                         {
                             local.counters.server_restarts_seen += 1;
+                            if code == CloseCode::ServiceRestart.code() {
+                                home_restarting = Some(Instant::now());
+                            }
                         } else if code == CloseCode::Normal.code() && *stop.borrow() {
                             break;
-                        } else {
+                        } else if !cluster_close(code, &mut local) {
                             local.error(format!("close_{code}"));
                         }
                         match retry {
@@ -261,16 +355,38 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
             {
                 // The session is gone (expired, or the server restarted
                 // without it): join again as a new player.
+                if let Some(kind) = unexplained_loss.take() {
+                    local.error(kind);
+                }
                 local.counters.resumes_failed += 1;
                 memory = None;
+                home_failures = 0;
                 rejoining = true;
                 continue;
+            }
+            Ok(Err(ClientError::Closed { code, .. })) if cluster_close(code, &mut local) => {
+                // The directory is down, or the ticket's place is gone:
+                // join again as a new player after the back-off.
+                if let Some(kind) = unexplained_loss.take() {
+                    local.error(kind);
+                }
+                memory = None;
+                home_failures = 0;
+                rejoining = true;
+            }
+            Ok(Err(ClientError::TooManyRedirects)) => {
+                // Nodes that send a player round in circles are broken,
+                // whatever the moment.
+                local.error("too_many_redirects");
             }
             Ok(Err(e)) => {
                 if ever_connected {
                     local.counters.reconnect_failures += 1;
                 } else {
                     local.error(connect_error_kind(&e));
+                }
+                if away_from_entry && node_gone(&e) {
+                    home_failures += 1;
                 }
             }
             Err(_) => {
@@ -279,7 +395,24 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
                 } else {
                     local.error("connect_timeout");
                 }
+                if away_from_entry {
+                    home_failures += 1;
+                }
             }
+        }
+        if home_failures >= HOME_ATTEMPTS
+            && home_restarting.is_none_or(|at| at.elapsed() >= HOME_RESTART_PATIENCE)
+        {
+            // The home node is gone, and the session with it: join again
+            // as a new player through the entry URL, at once (the failed
+            // attempts have waited out their back-off already). A lost
+            // connection to it is explained.
+            local.counters.home_lost += 1;
+            home_failures = 0;
+            unexplained_loss = None;
+            memory = None;
+            rejoining = true;
+            continue;
         }
         let delay = backoff_delay(attempt, cfg.backoff_base, cfg.backoff_max, &mut rng);
         attempt = attempt.saturating_add(1);
@@ -288,6 +421,10 @@ pub async fn run_player(id: usize, ctx: Arc<RunCtx>) {
             _ = tokio::time::sleep(delay) => {}
             _ = crate::stopped(&mut stop) => break,
         }
+    }
+    if let Some(kind) = unexplained_loss {
+        // The run ended before the node could be judged gone or alive.
+        local.error(kind);
     }
     ctx.stats.flush(id, &mut local);
 }
@@ -302,14 +439,28 @@ fn tracing_error(local: &mut Local, kind: &str, detail: &str) {
     local.error(kind.to_owned());
 }
 
-async fn connect(
-    url: &str,
-    room: RoomRequest,
-    resume: Option<Resume>,
-) -> Result<(Connection, Welcome), ClientError> {
-    let mut conn = client::connect(url).await?;
-    let welcome = conn.hello(room, resume).await?;
-    Ok((conn, welcome))
+/// Counts a close that a node of a cluster makes when the cluster itself
+/// is in trouble (4020, its room directory is down; 4021, a ticket's place
+/// is gone) under its own counter; false for any other code. Both send the
+/// player back to the entry URL as a new player.
+fn cluster_close(code: u16, local: &mut Local) -> bool {
+    if code == CloseCode::DirectoryUnavailable.code() {
+        local.counters.directory_unavailable += 1;
+    } else if code == CloseCode::InvalidTicket.code() {
+        local.counters.invalid_tickets += 1;
+    } else {
+        return false;
+    }
+    true
+}
+
+/// Whether a failed handshake got no answer from the node at all: it is
+/// down or unreachable (a refusal with a close code is an answer).
+fn node_gone(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Connect(_) | ClientError::WebSocket(_) | ClientError::Tls(_)
+    )
 }
 
 fn connect_error_kind(e: &ClientError) -> String {
@@ -320,7 +471,10 @@ fn connect_error_kind(e: &ClientError) -> String {
         ClientError::Connect(_) => "connect_io".into(),
         ClientError::Closed { code, .. } => format!("refused_{code}"),
         ClientError::WebSocket(_) => "handshake_failed".into(),
-        ClientError::Decode(_) | ClientError::Unexpected(_) => "protocol_error".into(),
+        ClientError::Decode(_) | ClientError::Unexpected(_) | ClientError::Redirected(_) => {
+            "protocol_error".into()
+        }
+        ClientError::TooManyRedirects => "too_many_redirects".into(),
         ClientError::BadUrl(_) => "bad_url".into(),
         ClientError::Tls(_) => "tls_failed".into(),
     }
@@ -339,6 +493,9 @@ struct Session<'a> {
     /// The bot: the reader feeds it, the writer asks it what to send. Both
     /// run in one task, so the lock is never contended.
     bot: Mutex<&'a mut Box<dyn Bot>>,
+    /// For a new player: when its join began, and the metric its first
+    /// `State` is recorded in.
+    joined: Option<(Instant, Metric)>,
 }
 
 impl<'a> Session<'a> {
@@ -538,6 +695,7 @@ async fn read_loop(
     mut resumed_from: Option<u64>,
 ) -> End {
     let ctx = session.ctx;
+    let mut joined = session.joined;
     let mut last_state: Option<(u32, Instant)> = None;
     let mut last_flush = Instant::now();
     loop {
@@ -546,6 +704,9 @@ async fn read_loop(
         let mut full = false;
         match event {
             Ok(Event::Msg(ServerMsg::State(s))) => {
+                if let Some((started, metric)) = joined.take() {
+                    full |= local.record(metric, micros(now.saturating_duration_since(started)));
+                }
                 let c = &mut local.counters;
                 c.states += 1;
                 c.msgs_in += 1;
@@ -629,7 +790,10 @@ async fn read_loop(
                 let sent = ctx.start + Duration::from_micros(p.t);
                 full |= local.record(Metric::PingRtt, micros(now.saturating_duration_since(sent)));
             }
-            Ok(Event::Msg(ServerMsg::Welcome(_))) => return End::Lost("protocol_error"),
+            // Only a `Hello` is answered with these.
+            Ok(Event::Msg(ServerMsg::Welcome(_) | ServerMsg::Redirect(_))) => {
+                return End::Lost("protocol_error");
+            }
             Ok(Event::Closed { code, .. }) | Err(ClientError::Closed { code, .. }) => {
                 local.counters.bytes_in += reader.take_bytes_received();
                 return End::Closed(code);

@@ -19,8 +19,10 @@ const BOTTOM: f64 = 60.0;
 const MAX_NINES: f64 = 5.0;
 /// Points per curve.
 const POINTS: usize = 200;
-const COLOURS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+/// One colour per metric, so that no two curves share one.
+const COLOURS: [&str; crate::stats::METRICS] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+    "#7f7f7f",
 ];
 
 /// Renders the report's latency curves as SVG text.

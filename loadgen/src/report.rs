@@ -116,6 +116,16 @@ pub struct Outage {
     pub all_back_after_s: Option<f64>,
 }
 
+/// What happened on one node of a cluster (or on the single server).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounts {
+    /// Players whose session lived on this node when the run ended (before
+    /// they left).
+    pub connected_at_end: usize,
+    /// `Welcome`s this node sent: joins and resumes that it welcomed.
+    pub welcomes: u64,
+}
+
 /// Everything a run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -135,6 +145,10 @@ pub struct Report {
     pub connected_peak: usize,
     /// Clients connected when the run ended (before they left).
     pub connected_at_end: usize,
+    /// By node URL (the URL each player was welcomed on: the run's `url`
+    /// on a single server, each node's own on a cluster).
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeCounts>,
     /// Errors: total and by kind.
     pub errors: BTreeMap<String, u64>,
     /// Total errors.
@@ -154,9 +168,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// Builds the latency and throughput parts from a run's totals.
+    /// Builds the counts, latency and throughput parts from a run's totals
+    /// (the nodes' `Welcome`s; their connected counts are the run's to set).
     pub fn fill_from(&mut self, total: &Interval) {
         self.counters = total.counters.clone();
+        for (url, n) in &total.welcomes {
+            self.nodes.entry(url.clone()).or_default().welcomes = *n;
+        }
         self.errors = total.errors.clone();
         self.error_count = total.error_count();
         self.latency = Metric::ALL
@@ -195,22 +213,32 @@ impl Report {
                 String::new()
             }
         );
+        // Only a cluster redirects: without a redirected join, the table
+        // is left as a single server's always was.
+        let rows: Vec<(Metric, &Latency)> = Metric::ALL
+            .iter()
+            .filter_map(|&m| self.latency.get(m.name()).map(|l| (m, l)))
+            .filter(|(m, l)| l.count > 0 || !m.cluster_only())
+            .collect();
+        let w = rows
+            .iter()
+            .map(|(m, _)| m.name().len())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         let _ = writeln!(
             out,
-            "\n{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+            "\n{:<w$} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
             "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "mean", "count"
         );
-        for m in Metric::ALL {
-            let Some(l) = self.latency.get(m.name()) else {
-                continue;
-            };
+        for (m, l) in rows {
             if l.count == 0 {
-                let _ = writeln!(out, "{:<16} {:>9}", m.name(), "-");
+                let _ = writeln!(out, "{:<w$} {:>9}", m.name(), "-");
                 continue;
             }
             let _ = writeln!(
                 out,
-                "{:<16} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
+                "{:<w$} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
                 m.name(),
                 ms(l.p50),
                 ms(l.p90),
@@ -249,6 +277,20 @@ impl Report {
             c.rejoins,
             c.server_restarts_seen
         );
+        if self.is_cluster() {
+            let _ = writeln!(
+                out,
+                "cluster: redirects {}, home nodes lost {}, directory unavailable {}, invalid tickets {}",
+                c.redirects, c.home_lost, c.directory_unavailable, c.invalid_tickets
+            );
+            for (url, n) in &self.nodes {
+                let _ = writeln!(
+                    out,
+                    "node {url}: {} connected at the end, {} welcomes",
+                    n.connected_at_end, n.welcomes
+                );
+            }
+        }
         for o in &self.outages {
             let back = o
                 .all_back_after_s
@@ -303,6 +345,15 @@ impl Report {
         out
     }
 
+    /// Whether the run met a cluster: more than one node, or anything only
+    /// a cluster does. A single server's summary leaves the cluster lines
+    /// out.
+    pub fn is_cluster(&self) -> bool {
+        let c = &self.counters;
+        self.nodes.len() > 1
+            || c.redirects + c.home_lost + c.directory_unavailable + c.invalid_tickets > 0
+    }
+
     /// Merges reports of runs made at the same time from several processes
     /// (or machines) against one server: histograms and counts add up,
     /// throughputs add up, the wall time is the longest.
@@ -323,6 +374,11 @@ impl Report {
             merged.connected_at_end += r.connected_at_end;
             for (k, n) in &r.errors {
                 *merged.errors.entry(k.clone()).or_default() += n;
+            }
+            for (url, n) in &r.nodes {
+                let m = merged.nodes.entry(url.clone()).or_default();
+                m.connected_at_end += n.connected_at_end;
+                m.welcomes += n.welcomes;
             }
             merged.error_count += r.error_count;
             for (name, l) in &r.latency {
@@ -370,6 +426,7 @@ mod tests {
         }
         total.counters.inputs_sent = sent;
         total.errors.insert("close_4004".into(), 1);
+        total.welcomes.insert("ws://a/ws".into(), sent);
         let mut r = crate::test_report();
         r.fill_from(&total);
         r
@@ -391,6 +448,7 @@ mod tests {
         assert_eq!(merged.error_count, 2);
         assert_eq!(merged.clients, 20);
         assert_eq!(merged.runs_merged, 2);
+        assert_eq!(merged.nodes["ws://a/ws"].welcomes, 12);
     }
 
     #[test]
@@ -411,5 +469,59 @@ mod tests {
         assert!(s.contains("input_ack"), "{s}");
         assert!(s.contains("1.00"), "{s}");
         assert!(s.contains("errors: 1 (close_4004 1)"), "{s}");
+        // One node and no redirect: no cluster lines, no empty
+        // connect_redirected row.
+        assert!(
+            !s.contains("cluster:") && !s.contains("connect_redirected"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_cluster_run_shows_its_nodes_and_redirects() {
+        let mut r = report_with(&[1_000; 10], 10);
+        r.counters.redirects = 4;
+        r.counters.home_lost = 1;
+        r.nodes
+            .entry("ws://a/ws".into())
+            .or_default()
+            .connected_at_end = 6;
+        r.nodes.insert(
+            "ws://b/ws".into(),
+            NodeCounts {
+                connected_at_end: 4,
+                welcomes: 5,
+            },
+        );
+        let s = r.summary();
+        assert!(s.contains("cluster: redirects 4, home nodes lost 1"), "{s}");
+        assert!(
+            s.contains("node ws://a/ws: 6 connected at the end, 10 welcomes"),
+            "{s}"
+        );
+        assert!(
+            s.contains("node ws://b/ws: 4 connected at the end, 5 welcomes"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_report_from_before_the_cluster_fields_still_reads() {
+        let r = report_with(&[10], 1);
+        let mut json = serde_json::to_value(&r).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("nodes");
+        let counters = obj["counters"].as_object_mut().unwrap();
+        for k in [
+            "redirects",
+            "home_lost",
+            "directory_unavailable",
+            "invalid_tickets",
+        ] {
+            counters.remove(k).expect("a counter of the report");
+        }
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.counters, r.counters);
+        assert!(back.nodes.is_empty());
     }
 }

@@ -13,8 +13,8 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
 /// Lowest recordable latency: 1 µs, the recording unit.
 const LOWEST_US: u64 = 1;
@@ -29,12 +29,14 @@ const SIGFIG: u8 = 3;
 const LOCAL_BATCH: usize = 512;
 
 /// How many latencies loadgen measures.
-pub const METRICS: usize = 6;
+pub const METRICS: usize = 9;
 
 /// The latencies loadgen measures, all in microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
-    /// TCP connect + WebSocket upgrade + Hello→Welcome.
+    /// TCP connect + WebSocket upgrade + Hello→Welcome, for joins and
+    /// resumes welcomed by the node first asked (every one, on a single
+    /// server).
     Connect = 0,
     /// From a game message's *scheduled* send time to the first state that
     /// acknowledges it.
@@ -50,6 +52,18 @@ pub enum Metric {
     /// own lag, which is part of `InputAck`. A busy loadgen shows here, not
     /// the server.
     SendLag = 5,
+    /// As [`Metric::Connect`], for joins that a node of a cluster
+    /// redirected to another: from the first connect to the `Welcome` on
+    /// the node the redirect named. Its difference from `Connect` is the
+    /// cost of a redirect.
+    ConnectRedirected = 6,
+    /// For a new player (not a resume) welcomed by the node first asked:
+    /// from the first connect to the first `State`.
+    JoinFirstState = 7,
+    /// As [`Metric::JoinFirstState`], for new players a cluster node
+    /// redirected: their difference is a redirect's cost to a player, the
+    /// extra wait for the first snapshot.
+    JoinFirstStateRedirected = 8,
 }
 
 impl Metric {
@@ -61,6 +75,9 @@ impl Metric {
         Metric::StateJitter,
         Metric::Reconnect,
         Metric::SendLag,
+        Metric::ConnectRedirected,
+        Metric::JoinFirstState,
+        Metric::JoinFirstStateRedirected,
     ];
 
     /// Name in reports, assertions and log file names.
@@ -72,7 +89,19 @@ impl Metric {
             Metric::StateJitter => "state_jitter",
             Metric::Reconnect => "reconnect",
             Metric::SendLag => "send_lag",
+            Metric::ConnectRedirected => "connect_redirected",
+            Metric::JoinFirstState => "join_first_state",
+            Metric::JoinFirstStateRedirected => "join_first_state_redirected",
         }
+    }
+
+    /// Whether only a cluster measures it (a report of one server leaves
+    /// it out of its table while it is empty).
+    pub const fn cluster_only(self) -> bool {
+        matches!(
+            self,
+            Metric::ConnectRedirected | Metric::JoinFirstStateRedirected
+        )
     }
 }
 
@@ -81,8 +110,10 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("static bounds are valid")
 }
 
-/// Event counts. Every field is summed when runs or shards merge.
+/// Event counts. Every field is summed when runs or shards merge. A field
+/// missing from a report (one written before the field existed) reads as 0.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counters {
     /// Successful handshakes (first connects and reconnects).
     pub connects: u64,
@@ -134,6 +165,22 @@ pub struct Counters {
     pub rejoins: u64,
     /// Closes by the server going away (1001) or restarting (1012).
     pub server_restarts_seen: u64,
+    /// Redirects followed by joins that a node of a cluster sent on to
+    /// another and that ended in a `Welcome`.
+    pub redirects: u64,
+    /// Sessions given up because their home node (of a cluster, other than
+    /// the entry URL's) was gone: resuming there failed
+    /// [`crate::player::HOME_ATTEMPTS`] times in a row without an answer,
+    /// and the player joined again as a new one through the entry URL.
+    pub home_lost: u64,
+    /// Closes with 4020 (the cluster's room directory was unreachable):
+    /// the player joined again after a back-off. Not errors: this is what
+    /// a node does while Redis is down.
+    pub directory_unavailable: u64,
+    /// Closes with 4021 (a seat ticket was unknown or expired): the player
+    /// joined again after a back-off. Not errors: a ticket can outlive the
+    /// node or the place it was for.
+    pub invalid_tickets: u64,
 }
 
 impl Counters {
@@ -164,7 +211,11 @@ impl Counters {
             resumes_failed,
             resumes_lost_state,
             rejoins,
-            server_restarts_seen
+            server_restarts_seen,
+            redirects,
+            home_lost,
+            directory_unavailable,
+            invalid_tickets
         );
     }
 }
@@ -178,6 +229,8 @@ pub struct Local {
     pub counters: Counters,
     /// Errors since the last flush, by kind.
     errors: Vec<String>,
+    /// The URL of the node of each `Welcome` since the last flush.
+    welcomes: Vec<Arc<str>>,
 }
 
 impl Local {
@@ -193,6 +246,21 @@ impl Local {
     pub fn error(&mut self, kind: impl Into<String>) {
         self.errors.push(kind.into());
     }
+
+    /// Records a `Welcome` from the node at `url`.
+    pub fn welcomed(&mut self, url: Arc<str>) {
+        self.welcomes.push(url);
+    }
+}
+
+/// Adds `n` to `map[key]`, allocating the key only the first time.
+fn count_in(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+    match map.get_mut(key) {
+        Some(v) => *v += n,
+        None => {
+            map.insert(key.to_owned(), n);
+        }
+    }
 }
 
 /// The interval data of one shard.
@@ -203,6 +271,8 @@ pub struct Shard {
     pub counters: Counters,
     /// Errors since the last collection, by kind.
     pub errors: BTreeMap<String, u64>,
+    /// `Welcome`s since the last collection, by node URL.
+    pub welcomes: BTreeMap<String, u64>,
 }
 
 impl Shard {
@@ -211,6 +281,7 @@ impl Shard {
             hist: std::array::from_fn(|_| new_histogram()),
             counters: Counters::default(),
             errors: BTreeMap::new(),
+            welcomes: BTreeMap::new(),
         }
     }
 }
@@ -247,6 +318,9 @@ impl Stats {
         for kind in local.errors.drain(..) {
             *shard.errors.entry(kind).or_default() += 1;
         }
+        for url in local.welcomes.drain(..) {
+            count_in(&mut shard.welcomes, &url, 1);
+        }
     }
 
     /// Takes every shard's interval data, leaving them empty.
@@ -262,6 +336,9 @@ impl Stats {
             for (kind, n) in std::mem::take(&mut shard.errors) {
                 *into.errors.entry(kind).or_default() += n;
             }
+            for (url, n) in std::mem::take(&mut shard.welcomes) {
+                *into.welcomes.entry(url).or_default() += n;
+            }
         }
     }
 }
@@ -274,6 +351,8 @@ pub struct Interval {
     pub counters: Counters,
     /// Errors by kind.
     pub errors: BTreeMap<String, u64>,
+    /// `Welcome`s by node URL.
+    pub welcomes: BTreeMap<String, u64>,
 }
 
 impl Interval {
@@ -283,6 +362,7 @@ impl Interval {
             hist: std::array::from_fn(|_| new_histogram()),
             counters: Counters::default(),
             errors: BTreeMap::new(),
+            welcomes: BTreeMap::new(),
         }
     }
 
@@ -293,7 +373,10 @@ impl Interval {
         }
         self.counters.add(&other.counters);
         for (kind, n) in &other.errors {
-            *self.errors.entry(kind.clone()).or_default() += n;
+            count_in(&mut self.errors, kind, *n);
+        }
+        for (url, n) in &other.welcomes {
+            count_in(&mut self.welcomes, url, *n);
         }
     }
 
@@ -304,6 +387,7 @@ impl Interval {
         }
         self.counters = Counters::default();
         self.errors.clear();
+        self.welcomes.clear();
     }
 
     /// Total errors.
@@ -332,6 +416,13 @@ mod tests {
             }
             local.counters.inputs_sent = 100;
             local.error("close_4004");
+            let node: Arc<str> = if client % 2 == 0 {
+                "ws://a/ws"
+            } else {
+                "ws://b/ws"
+            }
+            .into();
+            local.welcomed(node);
             stats.flush(client, &mut local);
             assert!(local.samples.is_empty());
         }
@@ -342,6 +433,8 @@ mod tests {
         assert_eq!(h.value_at_quantile(0.5), 500);
         assert_eq!(total.counters.inputs_sent, 1000);
         assert_eq!(total.errors["close_4004"], 10);
+        assert_eq!(total.welcomes["ws://a/ws"], 5);
+        assert_eq!(total.welcomes["ws://b/ws"], 5);
         let mut again = Interval::new();
         stats.collect(&mut again);
         assert_eq!(

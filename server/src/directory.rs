@@ -24,9 +24,11 @@
 //! matching room of another node (rooms fill before new ones open), and
 //! a new room (quick join with no open room, create) goes to the
 //! least-loaded node, "load" being its players (joins on their way
-//! included) plus the tickets this node sent it in the last
-//! [`RECENT_TICKETS`] that its record cannot show yet; a tie goes to this
-//! node (no redirect), then to fewer rooms, then to the lower id. Draining nodes and nodes at their room limit are
+//! included) plus the tickets this node sent it since its record was
+//! written (which the record cannot show yet); a tie goes to this node (no
+//! redirect), then to fewer rooms, then to the lower id. Tickets sent into
+//! an open room count towards its players the same way, so a burst of
+//! quick joins does not overfill a room that a record shows half empty. Draining nodes and nodes at their room limit are
 //! not candidates. When the place is on another node this node writes a
 //! ticket and answers with a `Redirect`; the client takes the seat there.
 //!
@@ -69,8 +71,9 @@ pub const PUBLISH_DELAY: Duration = Duration::from_millis(100);
 pub const TICKET_TTL: Duration = Duration::from_secs(10);
 /// Room ids taken from the shared counter at a time.
 pub const ID_BLOCK: u32 = 1024;
-/// Tickets sent to a node count towards its load for this long, until its
-/// own record shows the players.
+/// Tickets sent to a node count towards its load (and its room's players)
+/// until a record it wrote after them shows the players, and at most this
+/// long.
 pub const RECENT_TICKETS: Duration = Duration::from_secs(2);
 /// How long one Redis command may take before the join that needs it is
 /// refused (4020).
@@ -159,6 +162,43 @@ struct Health {
     joins_unavailable: AtomicU64,
 }
 
+/// A ticket this node sent lately.
+struct Sent {
+    /// When, for forgetting it.
+    at: Instant,
+    /// When, in milliseconds since the Unix epoch, for comparing with the
+    /// time the target's record was written.
+    at_unix_ms: u64,
+    /// The node it is for.
+    node: String,
+    /// The room it was meant for, for a quick join into an open room.
+    room: Option<RoomId>,
+}
+
+/// Players on their way, by tickets this node sent: per node and per
+/// room, counting only tickets sent after the target's record was
+/// written (earlier ones show in the record, as far as the record can
+/// tell).
+struct Pending(Vec<(u64, String, Option<RoomId>)>);
+
+impl Pending {
+    fn to_node(&self, node: &NodeRecord) -> u64 {
+        self.0
+            .iter()
+            .filter(|(at, n, _)| *n == node.id && *at >= node.written_unix_ms)
+            .count() as u64
+    }
+
+    fn to_room(&self, node: &NodeRecord, room: RoomId) -> u32 {
+        let n = self
+            .0
+            .iter()
+            .filter(|(at, n, r)| *n == node.id && *r == Some(room) && *at >= node.written_unix_ms)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
 /// This node's side of the directory.
 pub struct Directory {
     id: String,
@@ -168,7 +208,7 @@ pub struct Directory {
     draining: AtomicBool,
     health: Health,
     /// Tickets sent to other nodes lately: (when, node).
-    recent: Mutex<VecDeque<(Instant, String)>>,
+    recent: Mutex<VecDeque<Sent>>,
 }
 
 impl Directory {
@@ -445,11 +485,17 @@ impl Directory {
                     return local();
                 };
                 let nodes = self.nodes().await?;
-                let matches = |r: &RoomSummary| {
+                let pending = self.pending();
+                // Players on their way count: a room that tickets have
+                // filled since its node wrote its record is full.
+                let seated = |n: &NodeRecord, r: &RoomSummary| {
+                    r.players.saturating_add(pending.to_room(n, r.id))
+                };
+                let matches = |n: &NodeRecord, r: &RoomSummary| {
                     r.room_type == *room_type
                         && !r.private
                         && !r.locked
-                        && r.players < u32::from(r.capacity)
+                        && seated(n, r) < u32::from(r.capacity)
                         && filter
                             .iter()
                             .all(|key| option(&r.options, key) == option(options, key))
@@ -457,16 +503,21 @@ impl Directory {
                 let fullest = nodes
                     .iter()
                     .filter(|n| n.id != self.id && !n.draining)
-                    .flat_map(|n| n.rooms.iter().filter(|r| matches(r)).map(move |r| (n, r)))
-                    .max_by_key(|(n, r)| (r.players, std::cmp::Reverse(&n.id)));
-                if let Some((node, _)) = fullest {
-                    return self.redirect(node, request.clone()).await;
+                    .flat_map(|n| {
+                        n.rooms
+                            .iter()
+                            .filter(move |r| matches(n, r))
+                            .map(move |r| (n, r))
+                    })
+                    .max_by_key(|(n, r)| (seated(n, r), std::cmp::Reverse(&n.id)));
+                if let Some((node, room)) = fullest {
+                    return self.redirect(node, Some(room.id), request.clone()).await;
                 }
-                self.to_least_loaded(&nodes, request).await
+                self.to_least_loaded(&nodes, &pending, request).await
             }
             RoomRequest::Create { .. } => {
                 let nodes = self.nodes().await?;
-                self.to_least_loaded(&nodes, request).await
+                self.to_least_loaded(&nodes, &self.pending(), request).await
             }
             RoomRequest::JoinById { room_id } => {
                 if self.lobby.has_room(*room_id) {
@@ -477,7 +528,7 @@ impl Directory {
                     .iter()
                     .find(|n| n.id != self.id && n.rooms.iter().any(|r| r.id == *room_id))
                 {
-                    Some(node) => self.redirect(node, request.clone()).await,
+                    Some(node) => self.redirect(node, None, request.clone()).await,
                     // Nowhere: the lobby says so (4010).
                     None => local(),
                 }
@@ -497,7 +548,7 @@ impl Directory {
                             .any(|r| r.invite_code.as_deref() == Some(code.as_str()))
                 });
                 match holder {
-                    Some(node) => self.redirect(node, request.clone()).await,
+                    Some(node) => self.redirect(node, None, request.clone()).await,
                     None => local(),
                 }
             }
@@ -508,10 +559,9 @@ impl Directory {
     async fn to_least_loaded(
         &self,
         nodes: &[NodeRecord],
+        pending: &Pending,
         request: &RoomRequest,
     ) -> Result<Route, Refusal> {
-        let recent = self.recent_tickets();
-        let pending = |id: &str| recent.iter().filter(|n| n.as_str() == id).count() as u64;
         // Least load first; on a tie this node (no redirect to pay), then
         // fewer rooms, then the lower id.
         let best = nodes
@@ -519,34 +569,45 @@ impl Directory {
             .filter(|n| !n.draining && n.rooms_left > 0)
             .min_by_key(|n| {
                 (
-                    n.players() + pending(&n.id),
+                    n.players() + pending.to_node(n),
                     n.id != self.id,
                     n.rooms.len(),
                     &n.id,
                 )
             });
         match best {
-            Some(node) if node.id != self.id => self.redirect(node, request.clone()).await,
+            Some(node) if node.id != self.id => self.redirect(node, None, request.clone()).await,
             // This node, or none takes rooms (the lobby then says why).
             _ => Ok(Route::Local(request.clone())),
         }
     }
 
-    /// Tickets sent lately, by node, forgetting older ones.
-    fn recent_tickets(&self) -> Vec<String> {
+    /// Tickets sent lately, forgetting older ones.
+    fn pending(&self) -> Pending {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         while recent
             .front()
-            .is_some_and(|(at, _)| at.elapsed() > RECENT_TICKETS)
+            .is_some_and(|s| s.at.elapsed() > RECENT_TICKETS)
         {
             recent.pop_front();
         }
-        recent.iter().map(|(_, n)| n.clone()).collect()
+        Pending(
+            recent
+                .iter()
+                .map(|s| (s.at_unix_ms, s.node.clone(), s.room))
+                .collect(),
+        )
     }
 
-    /// Writes a ticket for `request` on `node` and the redirect that
-    /// carries it.
-    async fn redirect(&self, node: &NodeRecord, request: RoomRequest) -> Result<Route, Refusal> {
+    /// Writes a ticket for `request` on `node` (meant for `room`, when it
+    /// is a quick join into an open room) and the redirect that carries
+    /// it.
+    async fn redirect(
+        &self,
+        node: &NodeRecord,
+        room: Option<RoomId>,
+        request: RoomRequest,
+    ) -> Result<Route, Refusal> {
         let ticket = SeatTicket(random_bytes());
         let record = TicketRecord {
             node: node.id.clone(),
@@ -563,7 +624,12 @@ impl Directory {
         self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push_back((Instant::now(), node.id.clone()));
+            .push_back(Sent {
+                at: Instant::now(),
+                at_unix_ms: unix_millis(),
+                node: node.id.clone(),
+                room,
+            });
         self.health.redirects.fetch_add(1, Relaxed);
         tracing::debug!(to = %node.id, "player redirected");
         Ok(Route::Redirect(Redirect {

@@ -139,6 +139,13 @@ export const MAX_REDIRECTS = 3;
 export const HOME_ATTEMPTS = 3;
 
 /**
+ * How long a home that closed with 1012 (a planned restart that keeps its
+ * sessions) is waited for before it is given up, however many attempts
+ * failed meanwhile: the server's default resume grace (--resume-grace).
+ */
+export const HOME_RESTART_PATIENCE_MS = 15_000;
+
+/**
  * Every close code the server sends, with its retry policy, exactly as
  * `CloseCode::retry` in protocol/src/close.rs (the envelope test compares
  * this table with the golden file, which is generated from that code).
@@ -1049,6 +1056,8 @@ export class Session {
     this._redirects = 0;
     /** Resume attempts in a row that never reached a home other than the entry. */
     this._homeFailures = 0;
+    /** When the home closed with 1012 (restarting with its sessions), or null. */
+    this._homeRestartingAt = null;
     /** The live connection's session: { ws, seqKnown, acked }; null between them. */
     this._session = null;
     /**
@@ -1320,6 +1329,7 @@ export class Session {
   _forget() {
     this._saved = null;
     this._homeFailures = 0;
+    this._homeRestartingAt = null;
     try {
       this._storage.removeItem(this._storageKey);
     } catch {
@@ -1525,6 +1535,7 @@ export class Session {
     this._redirect = null;
     this._redirects = 0;
     this._homeFailures = 0;
+    this._homeRestartingAt = null;
     // A resumed session keeps its last event: the server replays the ones
     // after it, next on this socket. A new player starts from nothing.
     const lastEvent = msg.resumed ? this.lastEvent : 0;
@@ -1667,6 +1678,8 @@ export class Session {
       return;
     }
     let immediate = false;
+    // A home that restarts with its sessions is waited for longer.
+    if (code === 1012) this._homeRestartingAt = this._now();
     if (policy === "Rejoin") {
       // A new player, with the page's room request: the next Hello has no
       // resume, so the request is what the server reads.
@@ -1684,10 +1697,14 @@ export class Session {
       // times in a row is taken for gone with its session, and the player
       // joins anew at the entry, at once: the entry is another server.
       // (When the home is the entry there is nowhere else to go: keep
-      // resuming, as a server restarting with its sessions expects.)
+      // resuming, as a server restarting with its sessions expects.) A
+      // home that said 1012 is restarting with its sessions: it is given
+      // HOME_RESTART_PATIENCE_MS to come back, however many attempts fail.
+      const restarting =
+        this._homeRestartingAt !== null && this._now() - this._homeRestartingAt < HOME_RESTART_PATIENCE_MS;
       if (attempt.opened) {
         this._homeFailures = 0;
-      } else if (++this._homeFailures >= HOME_ATTEMPTS) {
+      } else if (++this._homeFailures >= HOME_ATTEMPTS && !restarting) {
         this._forget();
         this._rejoinReason = "The server that held this session cannot be reached.";
         immediate = true;

@@ -18,6 +18,7 @@ import {
   CLIENT_CLOSE,
   CLOSE_CODES,
   HOME_ATTEMPTS,
+  HOME_RESTART_PATIENCE_MS,
   MAX_REDIRECTS,
   Session,
   backoffCap,
@@ -734,6 +735,42 @@ test("a home that cannot be reached 3 times in a row is given up: a new player a
   assert.equal(env.session.state, "connected");
   assert.equal(env.session.homeUrl, URL_, "welcomed at the entry this time");
   assert.match(env.events.notice.at(-1), /cannot be reached.*new player \(#9\)/);
+});
+
+test("a home that closed with 1012 is waited for through its restart, then given up only after the patience", (t) => {
+  assert.equal(HOME_RESTART_PATIENCE_MS, 15_000);
+  // Waits of a quarter of each back-off ceiling: 0.25, 0.5, 1, 2 s...
+  const env = setup(t, { random: () => 0.25 });
+  const { b } = joinViaRedirect(env);
+  b.serverClose(1012, "service restart");
+  const started = Date.now();
+  // Refused five times in a row: still the same session, at the home.
+  for (let i = 0; i < HOME_ATTEMPTS + 2; i++) {
+    env.tick(env.session.status.retryInMs);
+    const ws = env.last();
+    assert.equal(ws.url, NODE_B);
+    assert.deepEqual(env.session.token, TOKEN, "waiting for the home to come back");
+    ws.drop();
+  }
+  assert.ok(Date.now() - started < HOME_RESTART_PATIENCE_MS, "within the patience");
+  // Back: the session resumes at the home.
+  env.tick(env.session.status.retryInMs);
+  const back = env.last();
+  assert.equal(back.url, NODE_B);
+  back.open();
+  assert.deepEqual(back.sentOf("Hello")[0].resume, { token: TOKEN, lastEvent: 0 });
+  back.deliver(welcome({ resumed: true }));
+  assert.equal(env.session.homeUrl, NODE_B);
+  // A second restart that never ends: given up once the patience is over.
+  back.serverClose(1012, "service restart");
+  const again = Date.now();
+  while (env.session.token !== null) {
+    env.tick(env.session.status.retryInMs);
+    if (env.session.token !== null) env.last().drop();
+  }
+  assert.ok(Date.now() - again >= HOME_RESTART_PATIENCE_MS, "not before the patience");
+  env.tick(0);
+  assert.equal(env.last().url, URL_, "a new player at the entry");
 });
 
 test("an attempt at the home that never opens in time counts as unreachable too", (t) => {
