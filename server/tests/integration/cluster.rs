@@ -9,7 +9,7 @@ use crate::common::*;
 use client::{ClientError, Connection, Event};
 use protocol::{ClientMsg, CloseCode, Hello, Redirect, RoomRequest, SeatTicket, ServerMsg};
 use redis::AsyncCommands;
-use server::directory::{HEARTBEAT, NODE_TTL};
+use server::directory::{HEARTBEAT, NODE_TTL, NODES_CACHE};
 use server::testing::TestRedis;
 use std::time::{Duration, Instant};
 
@@ -258,7 +258,9 @@ async fn rooms_are_listed_and_quick_joined_across_nodes_and_new_rooms_go_to_the_
     assert!(nodes.iter().any(|n| *n != a_node));
 }
 
-/// Writes a node record straight into the directory, as a node would.
+/// Writes a node record straight into the directory, as a node would,
+/// then waits out the nodes' cache of records, so that the next join sees
+/// it.
 async fn fake_node(redis: &TestRedis, id: &str, url: &str, draining: bool, players: u32) {
     let client = redis::Client::open(redis.url()).expect("client");
     let mut conn = client
@@ -284,6 +286,7 @@ async fn fake_node(redis: &TestRedis, id: &str, url: &str, draining: bool, playe
         .await
         .expect("SET");
     let _: () = conn.sadd("game:nodes", id).await.expect("SADD");
+    tokio::time::sleep(NODES_CACHE).await;
 }
 
 #[tokio::test]
@@ -424,6 +427,8 @@ async fn with_redis_down_rooms_and_resumes_go_on_and_nodes_come_back_by_themselv
     wait_listed(&a, &[wa.room_id, wb.room_id]).await;
 
     redis.stop();
+    // (Records read just before the stop may serve joins a moment more.)
+    tokio::time::sleep(NODES_CACHE).await;
     // Rooms play on, on both nodes.
     let (mut sa, mut sb) = (0, 0);
     still_playing(&mut pa, &mut sa).await;
