@@ -12,7 +12,12 @@
 //! - `game:nodes`: the set of node ids, for finding the records; an id
 //!   whose record has expired is dropped from it by whoever notices.
 //! - `game:room_ids`: the counter room ids are taken from, in blocks of
-//!   [`ID_BLOCK`], so that ids are unique across the cluster.
+//!   [`ID_BLOCK`], so that ids are unique across the cluster. Every
+//!   heartbeat raises it to at least the end of the ids the node holds,
+//!   so a Redis that lost it (restarted without persistence) has it back
+//!   within a heartbeat of every node; a node takes a new block only once
+//!   Redis has answered for two heartbeats (unless it has no id left), and
+//!   above every id it knows of.
 //! - `game:ticket:<hex>`: a seat ticket (the node it is for and the room
 //!   request to place there), valid [`TICKET_TTL`], taken with `GETDEL`:
 //!   it can be used once.
@@ -92,8 +97,15 @@ fn ticket_key(ticket: &SeatTicket) -> String {
     format!("game:ticket:{}", ticket.to_hex())
 }
 
-/// Takes a block of room ids above `floor` (ids in use that the counter may
-/// not know of, after Redis lost it): returns the block's last id.
+/// Raises the room-id counter to at least ARGV[1].
+const RAISE_IDS: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+";
+
+/// Takes a block of ARGV[2] room ids above ARGV[1] (ids in use that the
+/// counter may not know of, after Redis lost it): returns its last id.
 const TAKE_IDS: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -111,6 +123,10 @@ pub struct NodeRecord {
     pub draining: bool,
     /// Rooms it may still open.
     pub rooms_left: u32,
+    /// The end (exclusive) of the room ids it holds: no block may be given
+    /// out below it.
+    #[serde(default)]
+    pub room_ids_to: RoomId,
     /// Its open rooms.
     pub rooms: Vec<RoomSummary>,
     /// When it wrote this, in milliseconds since the Unix epoch.
@@ -225,6 +241,8 @@ pub struct Directory {
     recent: Mutex<VecDeque<Sent>>,
     /// The other nodes' records as last read, and when.
     others: tokio::sync::Mutex<Option<(Instant, Arc<Vec<NodeRecord>>)>>,
+    /// Since when Redis has answered without a failure.
+    up_since: Mutex<Option<Instant>>,
 }
 
 impl Directory {
@@ -257,6 +275,7 @@ impl Directory {
             health: Health::default(),
             recent: Mutex::new(VecDeque::new()),
             others: tokio::sync::Mutex::new(None),
+            up_since: Mutex::new(None),
         }))
     }
 
@@ -288,11 +307,22 @@ impl Directory {
         };
         match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
             Ok(Ok(v)) => {
-                self.health.up.store(true, Relaxed);
+                if !self.health.up.swap(true, Relaxed) {
+                    *self.up_since.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                }
                 Ok(v)
             }
             Ok(Err(e)) => Err(failed(e.to_string())),
             Err(_) => Err(failed("timed out".into())),
+        }
+    }
+
+    /// How long Redis has answered without a failure.
+    fn up_for(&self) -> Duration {
+        let since = *self.up_since.lock().unwrap_or_else(|e| e.into_inner());
+        match since {
+            Some(at) if self.health.up.load(Relaxed) => at.elapsed(),
+            _ => Duration::ZERO,
         }
     }
 
@@ -304,6 +334,7 @@ impl Directory {
             url: self.url.clone(),
             draining: self.draining.load(Relaxed),
             rooms_left: self.lobby.rooms_left(),
+            room_ids_to: self.lobby.room_ids_end(),
             rooms,
             written_unix_ms: unix_millis(),
         }
@@ -320,6 +351,12 @@ impl Directory {
         pipe.pset_ex(node_key(&self.id), json, ttl)
             .ignore()
             .sadd(NODES_KEY, &self.id)
+            .ignore()
+            .cmd("EVAL")
+            .arg(RAISE_IDS)
+            .arg(1)
+            .arg(ROOM_IDS_KEY)
+            .arg(record.room_ids_to.saturating_sub(1))
             .ignore();
         if self
             .run("heartbeat", pipe.query_async::<()>(&mut redis))
@@ -331,8 +368,19 @@ impl Directory {
         self.health
             .last_heartbeat_ms
             .store(record.written_unix_ms, Relaxed);
-        if self.lobby.room_ids_left() < u64::from(ID_BLOCK / 2) {
-            let floor = self.lobby.highest_room_id();
+        let left = self.lobby.room_ids_left();
+        // After an outage, the other nodes raise the counter above their
+        // ids at their next heartbeat: wait for that, unless no id is left.
+        let settled = self.up_for() >= HEARTBEAT * 2;
+        if left < u64::from(ID_BLOCK / 2) && (left == 0 || settled) {
+            let others = self.others.lock().await.as_ref().map(|(_, o)| o.clone());
+            let seen = others
+                .iter()
+                .flat_map(|o| o.iter())
+                .map(|n| n.room_ids_to.saturating_sub(1))
+                .max()
+                .unwrap_or(0);
+            let floor = self.lobby.highest_room_id().max(seen);
             let script = redis::Script::new(TAKE_IDS);
             let mut invocation = script.key(ROOM_IDS_KEY);
             invocation.arg(floor).arg(ID_BLOCK);
@@ -351,9 +399,11 @@ impl Directory {
         true
     }
 
-    /// Writes this node's record once (at start); logs whether Redis took
-    /// it.
+    /// Writes this node's record once (at start), after reading the
+    /// others' (whose ids its first block must stay above); logs whether
+    /// Redis took it.
     pub async fn register(&self) {
+        let _ = self.others().await;
         if self.publish().await {
             tracing::info!(node = %self.id, url = %self.url, "registered in the room directory");
         } else {
@@ -858,6 +908,7 @@ mod tests {
             url: format!("ws://{id}/ws"),
             draining: false,
             rooms_left: 100,
+            room_ids_to: 0,
             rooms,
             written_unix_ms: 10_000,
         }

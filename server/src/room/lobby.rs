@@ -695,6 +695,14 @@ impl Lobby {
         u64::from(inner.room_ids_end.saturating_sub(inner.next_room)) + spare
     }
 
+    /// The end (exclusive) of the room ids this lobby holds, its spare
+    /// block included: no other node may be given ids below it.
+    pub(crate) fn room_ids_end(&self) -> RoomId {
+        let inner = self.lock();
+        let spare = inner.spare_ids.map_or(0, |(_, e)| e);
+        inner.room_ids_end.max(spare).max(inner.next_room)
+    }
+
     /// The highest room id this lobby has used or holds, restored ones
     /// included (0 for none): a new block must start above it.
     pub(crate) fn highest_room_id(&self) -> RoomId {

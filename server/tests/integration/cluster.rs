@@ -488,4 +488,31 @@ async fn with_redis_down_rooms_and_resumes_go_on_and_nodes_come_back_by_themselv
     // Nothing was lost: both first players still play.
     still_playing(&mut pa, &mut sa).await;
     still_playing(&mut pb, &mut sb).await;
+    // The room-id counter Redis lost is back above every id the nodes
+    // hold, so no block given out from now on can repeat one.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    within("the room-id counter to be raised", async {
+        loop {
+            let ids: Vec<String> = conn.smembers("game:nodes").await.expect("SMEMBERS");
+            let mut held = 0;
+            for id in &ids {
+                let record: Option<String> =
+                    conn.get(format!("game:node:{id}")).await.expect("GET");
+                let record: serde_json::Value =
+                    serde_json::from_str(&record.expect("a record")).expect("JSON");
+                held = held.max(record["room_ids_to"].as_u64().expect("room_ids_to"));
+            }
+            let counter: Option<u64> = conn.get("game:room_ids").await.expect("GET");
+            if ids.len() == 2 && counter.is_some_and(|c| c + 1 >= held) {
+                assert!(held > u64::from(wb.room_id), "B holds ids above its room's");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }
