@@ -51,7 +51,7 @@
 use crate::config::Config;
 use crate::room::lobby::{Listing, Lobby, RoomSummary};
 use crate::room::{Refusal, RoomId};
-use crate::unix_millis;
+use crate::wall::unix_millis;
 use protocol::limits::normalize_code;
 use protocol::{CloseCode, Redirect, RoomRequest, SeatTicket};
 use redis::AsyncCommands;

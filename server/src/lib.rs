@@ -29,6 +29,7 @@ pub mod shutdown;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wall;
 pub mod web;
 
 pub use game_api;
@@ -44,8 +45,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
+use wall::unix_millis;
 
 /// A server being put together: its configuration and room types.
 pub struct ServerBuilder {
@@ -324,13 +325,6 @@ fn with_bound_port(url: &str, port: u16) -> String {
         }
         None => url.to_owned(),
     }
-}
-
-/// Milliseconds since the Unix epoch (0 before it, saturating far after).
-pub(crate) fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Serves game sessions on streams handed in from outside; see

@@ -27,7 +27,7 @@ use crate::directory::Route;
 use crate::metrics::{CloseInitiator, DropReason};
 use crate::room::mailbox::{Delivery, Mailbox};
 use crate::room::{self, ConnId, ConnLink, Refusal, RoomHandle};
-use crate::unix_millis;
+use crate::wall::unix_millis;
 use bytes::{Bytes, BytesMut};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebSocketWrite};
 use game_api::PlayerId;
