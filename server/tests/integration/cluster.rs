@@ -516,3 +516,40 @@ async fn with_redis_down_rooms_and_resumes_go_on_and_nodes_come_back_by_themselv
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_node_started_while_redis_is_down_serves_once_it_is_up() {
+    let mut redis = TestRedis::start().await;
+    redis.stop();
+    // The node starts anyway (a restored state file's players could
+    // resume), refusing what needs the directory: without it, it has no
+    // room id to give.
+    let a = node(&redis, &[]).await;
+    refused(
+        &a.url(),
+        create_arena(false),
+        CloseCode::DirectoryUnavailable,
+    )
+    .await;
+    refused(
+        &a.url(),
+        RoomRequest::quick("arena"),
+        CloseCode::DirectoryUnavailable,
+    )
+    .await;
+    assert_eq!(a.metric("game_directory_up").await, 0.0);
+    assert_eq!(a.metric("game_directory_heartbeat_age_seconds").await, -1.0);
+    redis.restart().await;
+    // Registered at its next heartbeat, with room ids: joins work.
+    a.wait_metric("game_directory_up", |v| v == 1.0).await;
+    let w = within("a join once Redis is up", async {
+        loop {
+            if let Answer::Welcome(_, w) = hello(&a.url(), RoomRequest::quick("arena")).await {
+                return w;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    wait_listed(&a, &[w.room_id]).await;
+}
