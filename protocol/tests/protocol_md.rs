@@ -1011,7 +1011,7 @@ fn source_facts() -> Vec<(&'static str, &'static str, &'static str, &'static str
         ),
         (
             "ticket_ttl_s",
-            "server/src/directory.rs",
+            "server/src/directory/mod.rs",
             "pub const TICKET_TTL: Duration = Duration::from_secs(10);",
             "10",
         ),

@@ -129,6 +129,7 @@ impl ServerBuilder {
             Some(_) => {
                 let directory =
                     directory::Directory::new(&config, lobby.clone()).map_err(invalid)?;
+                tokio::spawn(directory.clone().listen(controller.handle()));
                 // Registered (with room ids to give) before the first
                 // player is accepted, when Redis answers; if it does not,
                 // the heartbeat keeps trying and joins that need it are

@@ -696,6 +696,7 @@ impl Conn {
             None => lobby.place(&hello.room)?,
             Some(directory) => match directory.route(&hello.room).await? {
                 Route::Local(request) => lobby.place(&request)?,
+                Route::Held(reservation) => reservation,
                 Route::Redirect(redirect) => return Ok(Placed::Redirect(redirect)),
             },
         };

@@ -183,15 +183,19 @@ async fn joins_by_code_and_by_id_are_redirected_to_the_node_that_holds_the_room(
         ticket: SeatTicket([0x5a; 16]),
     };
     refused(&b.url(), forged, CloseCode::InvalidTicket).await;
-    // A ticket for A presented at B is refused, and spent.
+    // A ticket is good only on the node that holds its seat: refused at
+    // B, taken at A.
     let r3 = redirected(&b.url(), by_id).await;
     refused(&b.url(), reserved(&r3), CloseCode::InvalidTicket).await;
-    refused(&a.url(), reserved(&r3), CloseCode::InvalidTicket).await;
+    let (_third, w3) = follow(&r3).await;
+    assert_eq!(w3.room_id, public.room_id);
     assert_eq!(b.metric("game_tickets_refused_total").await, 3.0);
-    assert_eq!(a.metric("game_tickets_refused_total").await, 1.0);
+    assert_eq!(a.metric("game_tickets_refused_total").await, 0.0);
     assert_eq!(b.metric("game_tickets_accepted_total").await, 1.0);
+    assert_eq!(a.metric("game_tickets_accepted_total").await, 2.0);
     assert_eq!(a.metric("game_redirects_total").await, 1.0);
     assert_eq!(b.metric("game_redirects_total").await, 2.0);
+    assert_eq!(a.metric("game_seats_held").await, 0.0);
 
     // Unknown codes and ids are what they are on one node.
     let unknown = RoomRequest::JoinByCode {
@@ -290,7 +294,7 @@ async fn fake_node(redis: &TestRedis, id: &str, url: &str, draining: bool, playe
 }
 
 #[tokio::test]
-async fn draining_and_full_nodes_get_no_new_rooms() {
+async fn draining_nodes_get_no_new_rooms_and_idle_ones_do() {
     let redis = TestRedis::start().await;
     let a = node(&redis, &[]).await;
     let (_p, _) = welcomed(&a.url(), RoomRequest::quick("arena")).await;
@@ -298,20 +302,47 @@ async fn draining_and_full_nodes_get_no_new_rooms() {
     // An idle node that drains gets nothing: the new room stays on A.
     fake_node(&redis, "draining", "ws://127.0.0.1:1/ws", true, 0).await;
     let (_c, _) = welcomed(&a.url(), create_arena(false)).await;
-    // An idle node that takes rooms gets the next one, and the one after:
-    // a ticket sent there counts towards its load at once (1 against A's
-    // 2 players), so the third, at a tie, stays here.
-    fake_node(&redis, "idle", "ws://127.0.0.1:2/ws", false, 0).await;
+    // An idle node that takes rooms gets the next one.
+    let b = node(&redis, &[]).await;
+    tokio::time::sleep(NODES_CACHE).await;
     let r = redirected(&a.url(), create_arena(false)).await;
-    assert_eq!(r.url, "ws://127.0.0.1:2/ws");
-    let r = redirected(&a.url(), create_arena(false)).await;
-    assert_eq!(r.url, "ws://127.0.0.1:2/ws");
-    let (_d, _) = welcomed(&a.url(), create_arena(false)).await;
+    assert_eq!(r.url, b.url());
     // A draining node's open room is not quick-joined either: the player
-    // goes where a new room would.
+    // goes where a new room would (B: one seat held, counted once or
+    // twice while its player is on the way, against A's three).
+    let (_q, _) = welcomed(&a.url(), RoomRequest::quick("arena")).await;
     fake_node(&redis, "draining", "ws://127.0.0.1:1/ws", true, 1).await;
     let r = redirected(&a.url(), RoomRequest::quick("four")).await;
-    assert_eq!(r.url, "ws://127.0.0.1:2/ws");
+    assert_eq!(r.url, b.url());
+}
+
+#[tokio::test]
+async fn a_redirect_holds_its_seat_until_the_ticket_is_used_or_expires() {
+    let redis = TestRedis::start().await;
+    let a = node(&redis, &[]).await;
+    let b = node(&redis, &["--room-capacity", "2"]).await;
+    // A room of two on B, with its host.
+    let (_host, room) = welcomed(&b.url(), create_arena(false)).await;
+    wait_listed_with(&a, room.room_id, true).await;
+    let by_id = RoomRequest::JoinById {
+        room_id: room.room_id,
+    };
+    // Through A: B holds the second seat at once, before the player comes.
+    let r = redirected(&a.url(), by_id.clone()).await;
+    assert_eq!(b.metric("game_seats_held").await, 1.0);
+    refused(&b.url(), by_id.clone(), CloseCode::RoomAtCapacity).await;
+    // Never presented, the ticket expires and the seat comes back.
+    b.wait_metric("game_seats_held_expired_total", |v| v == 1.0)
+        .await;
+    assert_eq!(b.metric("game_seats_held").await, 0.0);
+    refused(
+        &b.url(),
+        RoomRequest::Reserved { ticket: r.ticket },
+        CloseCode::InvalidTicket,
+    )
+    .await;
+    let (_second, w) = welcomed(&b.url(), by_id).await;
+    assert_eq!(w.room_id, room.room_id);
 }
 
 #[tokio::test]

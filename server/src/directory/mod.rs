@@ -18,29 +18,32 @@
 //!   within a heartbeat of every node; a node takes a new block only once
 //!   Redis has answered for two heartbeats (unless it has no id left), and
 //!   above every id it knows of.
-//! - `game:ticket:<hex>`: a seat ticket (the node it is for and the room
-//!   request to place there), valid [`TICKET_TTL`], taken with `GETDEL`:
-//!   it can be used once.
+//! - `game:rpc:<id>`: the node's channel, where other nodes ask it to
+//!   hold seats and it answers theirs (`holds`).
 //!
 //! Routing a new player ([`Directory::route`]): what this node can serve
 //! itself it serves without asking Redis (a quick join with a matching
 //! room here, a room id or invite code of a room here). Otherwise the
-//! node reads every live record: a quick join goes to the fullest open
-//! matching room of another node (rooms fill before new ones open), and
-//! a new room (quick join with no open room, create) goes to the
-//! least-loaded node, "load" being its players (joins on their way
-//! included) plus the tickets this node sent it since its record was
-//! written (which the record cannot show yet); a tie goes to this node (no
-//! redirect), then to fewer rooms, then to the lower id. Tickets sent into
-//! an open room count towards its players the same way, so a burst of
-//! quick joins does not overfill a room that a record shows half empty. Draining nodes and nodes at their room limit are
-//! not candidates. When the place is on another node this node writes a
-//! ticket and answers with a `Redirect`; the client takes the seat there.
+//! node reads the live records (at most every [`NODES_CACHE`], shared by
+//! the joins in between): a quick join goes to the fullest open matching
+//! room of another node (rooms fill before new ones open), and a new room
+//! (quick join with no open room, create) goes to the least-loaded node,
+//! "load" being its players (joins on their way included) plus the
+//! players this node sent it that its record cannot show yet; a tie goes
+//! to this node (no redirect), then to fewer rooms, then to the lower id.
+//! Players sent into an open room count towards its players the same way,
+//! so a burst of quick joins does not overfill a room that a record shows
+//! half empty (`choose`). Draining nodes and nodes at their room limit are
+//! not candidates.
 //!
-//! A ticket is a ticket, not a held seat: the seat is taken when the
-//! player arrives. If the room filled meanwhile, a quick join lands in
-//! another room of that node (or a new one), a join by id or code gets
-//! what a join on that node would get (4012).
+//! When the place is on another node, this node asks that node to hold a
+//! seat (a real place in its lobby, counted in the room at once) and
+//! answers the player with a `Redirect` carrying the ticket it got; the
+//! player takes the seat there. A ticket is good once, on that node,
+//! within [`TICKET_TTL`]; then the seat goes back. A node that does not
+//! answer within [`COMMAND_TIMEOUT`] costs the join a 4020; a refusal
+//! (the room is full, locked, gone) is passed on to the player as the
+//! close it would have got there.
 //!
 //! When Redis cannot be reached, rooms and resumes go on (they never ask
 //! it), joins that need it are refused at once with 4020, `GET /rooms`
@@ -48,10 +51,14 @@
 //! Redis is back (even empty, after a restart) the next heartbeat writes
 //! the record again.
 
+mod choose;
+mod holds;
+
 use crate::config::Config;
-use crate::room::lobby::{Listing, Lobby, RoomSummary};
+use crate::room::lobby::{Listing, Lobby, Reservation, RoomSummary};
 use crate::room::{Refusal, RoomId};
 use crate::wall::unix_millis;
+use choose::{Pending, Wanted, fullest_open_room, least_loaded};
 use protocol::limits::normalize_code;
 use protocol::{CloseCode, Redirect, RoomRequest, SeatTicket};
 use redis::AsyncCommands;
@@ -91,10 +98,6 @@ const ROOM_IDS_KEY: &str = "game:room_ids";
 
 fn node_key(id: &str) -> String {
     format!("game:node:{id}")
-}
-
-fn ticket_key(ticket: &SeatTicket) -> String {
-    format!("game:ticket:{}", ticket.to_hex())
 }
 
 /// Raises the room-id counter to at least ARGV[1].
@@ -140,20 +143,12 @@ impl NodeRecord {
     }
 }
 
-/// A seat ticket's contents in Redis.
-#[derive(Debug, Serialize, Deserialize)]
-struct TicketRecord {
-    /// The node that must take it.
-    node: String,
-    /// Where to place the player there.
-    request: RoomRequest,
-}
-
 /// Where a new player goes.
-#[derive(Debug)]
 pub enum Route {
-    /// Here, with this request (a ticket's request, for a ticket).
+    /// Here, with this request.
     Local(RoomRequest),
+    /// Here, in the seat a ticket held.
+    Held(Reservation),
     /// To another node.
     Redirect(Redirect),
 }
@@ -178,6 +173,9 @@ struct Health {
     tickets_refused: AtomicU64,
     /// Joins refused with 4020 because Redis could not be reached.
     joins_unavailable: AtomicU64,
+    /// Seats asked of another node that it did not answer in time (or
+    /// was not listening for).
+    holds_unanswered: AtomicU64,
 }
 
 /// A ticket this node sent lately.
@@ -193,42 +191,6 @@ struct Sent {
     room: Option<RoomId>,
 }
 
-/// Players on their way, by tickets this node sent: per node and per
-/// room, counting the tickets sent after the target's record was written,
-/// and those sent up to [`IN_FLIGHT`] before it (their players may not
-/// have arrived when it was written). A player counted twice for a moment
-/// makes a room look full a little early, and a new room opens on the
-/// least-loaded node; a player not counted would overfill the room, and
-/// the overflow would open rooms on that node instead.
-struct Pending(Vec<(u64, String, Option<RoomId>)>);
-
-impl Pending {
-    fn counts(&self, node: &NodeRecord, at: u64) -> bool {
-        at.saturating_add(IN_FLIGHT_MS) >= node.written_unix_ms
-    }
-
-    fn to_node(&self, node: &NodeRecord) -> u64 {
-        self.0
-            .iter()
-            .filter(|(at, n, _)| *n == node.id && self.counts(node, *at))
-            .count() as u64
-    }
-
-    fn to_room(&self, node: &NodeRecord, room: RoomId) -> u32 {
-        let n = self
-            .0
-            .iter()
-            .filter(|(at, n, r)| *n == node.id && *r == Some(room) && self.counts(node, *at))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-}
-
-/// How long a redirected player may take from its ticket to its seat, for
-/// [`Pending`]: a redirect is a new connection, 1 to 2 ms on an idle
-/// machine and hundreds under load.
-const IN_FLIGHT_MS: u64 = 500;
-
 /// This node's side of the directory.
 pub struct Directory {
     id: String,
@@ -243,6 +205,14 @@ pub struct Directory {
     others: tokio::sync::Mutex<Option<(Instant, Arc<Vec<NodeRecord>>)>>,
     /// Since when Redis has answered without a failure.
     up_since: Mutex<Option<Instant>>,
+    /// For subscribing to this node's channel.
+    client: redis::Client,
+    /// Whether this node listens on its channel now.
+    listening: tokio::sync::watch::Sender<bool>,
+    /// Seats held here for players other nodes send.
+    held: holds::Held,
+    /// Answers this node waits for.
+    waiting: holds::Waiting,
 }
 
 impl Directory {
@@ -256,6 +226,7 @@ impl Directory {
         let url = crate::config::public_ws_url(public)?;
         let client = redis::Client::open(redis_url.as_str())
             .map_err(|e| format!("--directory {redis_url}: {e}"))?;
+        let client_for_pubsub = client.clone();
         let redis = ConnectionManager::new_lazy_with_config(
             client,
             redis::aio::ConnectionManagerConfig::new()
@@ -276,6 +247,10 @@ impl Directory {
             recent: Mutex::new(VecDeque::new()),
             others: tokio::sync::Mutex::new(None),
             up_since: Mutex::new(None),
+            client: client_for_pubsub,
+            listening: tokio::sync::watch::Sender::new(false),
+            held: holds::Held::default(),
+            waiting: holds::Waiting::default(),
         }))
     }
 
@@ -403,6 +378,9 @@ impl Directory {
     /// others' (whose ids its first block must stay above); logs whether
     /// Redis took it.
     pub async fn register(&self) {
+        // Listening first, so that no node asks for a seat unheard.
+        let mut listening = self.listening.subscribe();
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, listening.wait_for(|l| *l)).await;
         let _ = self.others().await;
         if self.publish().await {
             tracing::info!(node = %self.id, url = %self.url, "registered in the room directory");
@@ -423,6 +401,7 @@ impl Directory {
                     tokio::time::sleep(PUBLISH_DELAY).await;
                 }
             }
+            self.held.expire(TICKET_TTL);
             let ok = self.publish().await;
             if ok != registered {
                 if ok {
@@ -564,7 +543,7 @@ impl Directory {
     async fn route_inner(&self, request: &RoomRequest) -> Result<Route, Refusal> {
         let local = || Ok(Route::Local(request.clone()));
         match request {
-            RoomRequest::Reserved { ticket } => self.take_ticket(ticket).await,
+            RoomRequest::Reserved { ticket } => self.take_ticket(ticket),
             RoomRequest::QuickJoin { room_type, options } => {
                 if !self.draining.load(Relaxed) && self.lobby.has_quick_match(room_type, options) {
                     return local();
@@ -656,28 +635,47 @@ impl Directory {
         )
     }
 
-    /// Writes a ticket for `request` on `node` (meant for `room`, when it
-    /// is a quick join into an open room) and the redirect that carries
-    /// it.
+    /// Asks `node` to hold a seat for `request` (meant for `room`, when it
+    /// is a quick join into an open room) and returns the redirect that
+    /// carries its ticket, or its refusal.
     async fn redirect(
         &self,
         node: &NodeRecord,
         room: Option<RoomId>,
         request: RoomRequest,
     ) -> Result<Route, Refusal> {
-        let ticket = SeatTicket(random_bytes());
-        let record = TicketRecord {
-            node: node.id.clone(),
+        let (id, answer) = self.waiting.open();
+        let hold = holds::Rpc::Hold {
+            id,
+            from: self.id.clone(),
             request,
         };
-        let json = serde_json::to_string(&record).expect("tickets serialize");
+        let json = serde_json::to_string(&hold).expect("requests serialize");
         let mut redis = self.redis.clone();
-        let ttl = u64::try_from(TICKET_TTL.as_millis()).unwrap_or(u64::MAX);
-        self.run(
-            "ticket",
-            redis.pset_ex::<_, _, ()>(ticket_key(&ticket), json, ttl),
-        )
-        .await?;
+        let listening: Result<u64, Refusal> = self
+            .run("hold", redis.publish(holds::channel(&node.id), json))
+            .await;
+        let unanswered = |why: String| {
+            self.waiting.forget(id);
+            self.health.holds_unanswered.fetch_add(1, Relaxed);
+            tracing::debug!(to = %node.id, why, "seat not held");
+            Refusal::new(
+                CloseCode::DirectoryUnavailable,
+                format!("node {} did not answer: try again shortly", node.id),
+            )
+        };
+        match listening {
+            Ok(0) => return Err(unanswered("not listening".into())),
+            Ok(_) => {}
+            Err(e) => {
+                self.waiting.forget(id);
+                return Err(e);
+            }
+        }
+        let ticket = match tokio::time::timeout(COMMAND_TIMEOUT, answer).await {
+            Ok(Ok(answer)) => answer.into_result()?,
+            Ok(Err(_)) | Err(_) => return Err(unanswered("no answer in time".into())),
+        };
         self.recent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -695,28 +693,90 @@ impl Directory {
         }))
     }
 
-    /// Takes a ticket presented here: once, and only if it is for this
-    /// node.
-    async fn take_ticket(&self, ticket: &SeatTicket) -> Result<Route, Refusal> {
-        let mut redis = self.redis.clone();
-        let found: Option<String> = self
-            .run("ticket", redis.get_del(ticket_key(ticket)))
-            .await?;
-        let refused = |why: &'static str| {
-            self.health.tickets_refused.fetch_add(1, Relaxed);
-            Refusal::new(CloseCode::InvalidTicket, why)
-        };
-        let record = found
-            .and_then(|json| serde_json::from_str::<TicketRecord>(&json).ok())
-            .ok_or_else(|| refused("seat ticket unknown, already used or expired: join again"))?;
-        if record.node != self.id {
-            return Err(refused("seat ticket is for another node: join again"));
+    /// Takes the seat held here under a ticket: once.
+    fn take_ticket(&self, ticket: &SeatTicket) -> Result<Route, Refusal> {
+        match self.held.take(ticket) {
+            Some(reservation) => {
+                self.health.tickets_accepted.fetch_add(1, Relaxed);
+                Ok(Route::Held(reservation))
+            }
+            None => {
+                self.health.tickets_refused.fetch_add(1, Relaxed);
+                Err(Refusal::new(
+                    CloseCode::InvalidTicket,
+                    "seat ticket unknown here, already used or expired: join again",
+                ))
+            }
         }
-        if matches!(record.request, RoomRequest::Reserved { .. }) {
-            return Err(refused("seat ticket holds no room request"));
+    }
+
+    /// Listens on this node's channel until `stop` fires: holds seats that
+    /// other nodes ask for, and takes the answers to this node's own
+    /// requests. Reconnects (every [`HEARTBEAT`]) when Redis goes away.
+    pub async fn listen(self: Arc<Self>, mut stop: crate::shutdown::Shutdown) {
+        let client = self.client.clone();
+        use futures_util::StreamExt;
+        loop {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(holds::channel(&self.id)).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            if let Ok(Ok(pubsub)) = tokio::time::timeout(COMMAND_TIMEOUT, subscribed).await {
+                self.listening.send_replace(true);
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        () = stop.wait() => return,
+                        msg = messages.next() => match msg {
+                            Some(msg) => self.on_message(msg.get_payload_bytes()),
+                            None => break,
+                        },
+                    }
+                }
+                self.listening.send_replace(false);
+            }
+            tokio::select! {
+                () = stop.wait() => return,
+                () = tokio::time::sleep(HEARTBEAT) => {}
+            }
         }
-        self.health.tickets_accepted.fetch_add(1, Relaxed);
-        Ok(Route::Local(record.request))
+    }
+
+    /// Handles one message of this node's channel.
+    fn on_message(self: &Arc<Self>, payload: &[u8]) {
+        match serde_json::from_slice::<holds::Rpc>(payload) {
+            Ok(holds::Rpc::Held { id, answer }) => self.waiting.answer(id, answer),
+            Ok(holds::Rpc::Hold { id, from, request }) => {
+                let placed = if self.draining.load(Relaxed) {
+                    Err(Refusal::new(
+                        CloseCode::GoingAway,
+                        "the node is draining: join again",
+                    ))
+                } else if matches!(request, RoomRequest::Reserved { .. }) {
+                    Err(Refusal::new(
+                        CloseCode::InvalidTicket,
+                        "a seat ticket cannot be held again",
+                    ))
+                } else {
+                    self.lobby.place(&request)
+                };
+                let answer = holds::Answer::of(placed, &self.held);
+                let reply = holds::Rpc::Held { id, answer };
+                let json = serde_json::to_string(&reply).expect("answers serialize");
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let mut redis = this.redis.clone();
+                    let _ = this
+                        .run(
+                            "answer",
+                            redis.publish::<_, _, ()>(holds::channel(&from), json),
+                        )
+                        .await;
+                });
+            }
+            Err(e) => tracing::warn!(cause = %e, "unreadable message on the node's channel"),
+        }
     }
 
     /// Appends the directory's figures to a `/metrics` page.
@@ -789,6 +849,25 @@ impl Directory {
             "Seat tickets refused (4021): unknown, used, expired or for another node.",
             &h.tickets_refused,
         );
+        line(
+            out,
+            "gauge",
+            "game_seats_held",
+            "Seats held here for players other nodes are sending (tickets not yet presented).",
+            self.held.len() as f64,
+        );
+        counter(
+            out,
+            "game_seats_held_expired_total",
+            "Held seats given back because their ticket was not presented in time.",
+            &self.held.expired,
+        );
+        counter(
+            out,
+            "game_holds_unanswered_total",
+            "Seats asked of another node that it did not answer in time (4020).",
+            &h.holds_unanswered,
+        );
         counter(
             out,
             "game_joins_directory_unavailable_total",
@@ -796,78 +875,6 @@ impl Directory {
             &h.joins_unavailable,
         );
     }
-}
-
-/// What a quick join asks for.
-struct Wanted<'a> {
-    room_type: &'a str,
-    options: &'a [(String, String)],
-    /// The type's filter keys: the options a room must match.
-    filter: &'a [String],
-}
-
-/// The open room of another node that a quick join should fill: public,
-/// unlocked, of the type, matching on the filter keys, with a seat even
-/// counting the players on their way, on a node that is not draining; the
-/// fullest such room (rooms fill before new ones open), on a tie the one
-/// of the lower node id.
-fn fullest_open_room<'a>(
-    nodes: &'a [NodeRecord],
-    pending: &Pending,
-    me: &str,
-    wanted: &Wanted<'_>,
-) -> Option<(&'a NodeRecord, &'a RoomSummary)> {
-    let seated =
-        |n: &NodeRecord, r: &RoomSummary| r.players.saturating_add(pending.to_room(n, r.id));
-    let matches = |n: &NodeRecord, r: &RoomSummary| {
-        r.room_type == wanted.room_type
-            && !r.private
-            && !r.locked
-            && seated(n, r) < u32::from(r.capacity)
-            && wanted
-                .filter
-                .iter()
-                .all(|key| option(&r.options, key) == option(wanted.options, key))
-    };
-    nodes
-        .iter()
-        .filter(|n| n.id != me && !n.draining)
-        .flat_map(|n| {
-            n.rooms
-                .iter()
-                .filter(move |r| matches(n, r))
-                .map(move |r| (n, r))
-        })
-        .max_by_key(|(n, r)| (seated(n, r), std::cmp::Reverse(&n.id)))
-}
-
-/// The node a new room goes to: the least loaded (players, counting those
-/// on their way) of those that take rooms; on a tie this node (`me`, no
-/// redirect to pay), then the one with fewer rooms, then the lower id.
-fn least_loaded<'a>(
-    nodes: &'a [NodeRecord],
-    pending: &Pending,
-    me: &str,
-) -> Option<&'a NodeRecord> {
-    nodes
-        .iter()
-        .filter(|n| !n.draining && n.rooms_left > 0)
-        .min_by_key(|n| {
-            (
-                n.players() + pending.to_node(n),
-                n.id != me,
-                n.rooms.len(),
-                &n.id,
-            )
-        })
-}
-
-/// The value of `key` among `options`.
-fn option<'a>(options: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    options
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 fn random_bytes() -> [u8; 16] {
@@ -879,190 +886,4 @@ fn random_bytes() -> [u8; 16] {
 fn random_node_id() -> String {
     let b = random_bytes();
     format!("node-{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn room(id: RoomId, players: u32, options: &[(&str, &str)]) -> RoomSummary {
-        RoomSummary {
-            id,
-            room_type: "arena".into(),
-            private: false,
-            locked: false,
-            players,
-            capacity: 10,
-            invite_code: None,
-            options: options
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            metadata: Default::default(),
-        }
-    }
-
-    fn node(id: &str, rooms: Vec<RoomSummary>) -> NodeRecord {
-        NodeRecord {
-            id: id.into(),
-            url: format!("ws://{id}/ws"),
-            draining: false,
-            rooms_left: 100,
-            room_ids_to: 0,
-            rooms,
-            written_unix_ms: 10_000,
-        }
-    }
-
-    /// Tickets sent at `at` ms to `node` (and `room`).
-    fn sent(tickets: &[(u64, &str, Option<RoomId>)]) -> Pending {
-        Pending(
-            tickets
-                .iter()
-                .map(|&(at, n, r)| (at, n.to_owned(), r))
-                .collect(),
-        )
-    }
-
-    const NONE: Pending = Pending(Vec::new());
-
-    fn quick<'a>(options: &'a [(String, String)], filter: &'a [String]) -> Wanted<'a> {
-        Wanted {
-            room_type: "arena",
-            options,
-            filter,
-        }
-    }
-
-    #[test]
-    fn quick_join_fills_the_fullest_open_matching_room_of_another_live_node() {
-        let nodes = vec![
-            node("me", vec![room(1, 9, &[])]),
-            node(
-                "b",
-                vec![room(2, 3, &[]), room(3, 10, &[]), room(4, 7, &[])],
-            ),
-            node("c", vec![room(5, 5, &[])]),
-        ];
-        let pick = |nodes: &[NodeRecord], pending: &Pending| {
-            fullest_open_room(nodes, pending, "me", &quick(&[], &[]))
-                .map(|(n, r)| (n.id.clone(), r.id))
-        };
-        // Never this node's own (the lobby serves those), never a full one.
-        assert_eq!(pick(&nodes, &NONE), Some(("b".into(), 4)));
-        // Private, locked, another type, a draining node: not joined.
-        for change in 0..4 {
-            let mut nodes = nodes.clone();
-            let r = &mut nodes[1].rooms[2];
-            match change {
-                0 => r.private = true,
-                1 => r.locked = true,
-                2 => r.room_type = "four".into(),
-                _ => nodes[1].draining = true,
-            }
-            // Room 4 out: the fullest left is c's (5 players, b's other
-            // has 3).
-            assert_eq!(
-                pick(&nodes, &NONE),
-                Some(("c".into(), 5)),
-                "change {change}"
-            );
-        }
-        // No open room anywhere else: none.
-        assert_eq!(pick(&nodes[..1], &NONE), None);
-    }
-
-    #[test]
-    fn players_on_their_way_fill_a_room_before_its_record_says_so() {
-        let nodes = vec![
-            node("me", vec![]),
-            node("b", vec![room(4, 7, &[]), room(2, 3, &[])]),
-        ];
-        let pick = |pending: &Pending| {
-            fullest_open_room(&nodes, pending, "me", &quick(&[], &[])).map(|(_, r)| r.id)
-        };
-        // Two tickets into room 4 after its record: 9 of 10, the fullest.
-        let two = sent(&[(10_001, "b", Some(4)), (10_002, "b", Some(4))]);
-        assert_eq!(pick(&two), Some(4));
-        // A third: full, so the next fullest.
-        let three = sent(&[
-            (10_001, "b", Some(4)),
-            (10_002, "b", Some(4)),
-            (10_003, "b", Some(4)),
-        ]);
-        assert_eq!(pick(&three), Some(2));
-        // Tickets long before the record are in it already; those just
-        // before it may not be (their players still on the way).
-        let old = sent(&[
-            (1_000, "b", Some(4)),
-            (2_000, "b", Some(4)),
-            (3_000, "b", Some(4)),
-        ]);
-        assert_eq!(pick(&old), Some(4));
-        let just_before = 10_000 - IN_FLIGHT_MS;
-        let recent = sent(&[
-            (just_before, "b", Some(4)),
-            (9_900, "b", Some(4)),
-            (9_999, "b", Some(4)),
-        ]);
-        assert_eq!(pick(&recent), Some(2));
-    }
-
-    #[test]
-    fn quick_join_matches_the_filter_keys_only() {
-        let nodes = vec![
-            node("me", vec![]),
-            node("b", vec![room(2, 5, &[("mode", "ctf"), ("map", "x")])]),
-            node("c", vec![room(3, 1, &[("mode", "dm"), ("map", "x")])]),
-        ];
-        let filter = vec!["mode".to_owned()];
-        let options = vec![
-            ("mode".to_owned(), "dm".to_owned()),
-            ("map".to_owned(), "y".to_owned()),
-        ];
-        let picked = fullest_open_room(&nodes, &NONE, "me", &quick(&options, &filter));
-        assert_eq!(
-            picked.map(|(_, r)| r.id),
-            Some(3),
-            "mode matches; map is no filter key"
-        );
-        let options = vec![("mode".to_owned(), "race".to_owned())];
-        assert!(fullest_open_room(&nodes, &NONE, "me", &quick(&options, &filter)).is_none());
-    }
-
-    #[test]
-    fn new_rooms_go_to_the_least_loaded_node_that_takes_rooms() {
-        let pick = |nodes: &[NodeRecord], pending: &Pending| {
-            least_loaded(nodes, pending, "me").map(|n| n.id.clone())
-        };
-        let nodes = vec![
-            node("me", vec![room(1, 6, &[])]),
-            node("b", vec![room(2, 4, &[])]),
-            node("c", vec![room(3, 5, &[])]),
-        ];
-        assert_eq!(pick(&nodes, &NONE).as_deref(), Some("b"));
-        // Tickets sent to b since its record count: 4 + 2 > 5.
-        let to_b = sent(&[(10_500, "b", None), (10_600, "b", None)]);
-        assert_eq!(pick(&nodes, &to_b).as_deref(), Some("c"));
-        // A tie goes to this node, then to fewer rooms, then to the lower id.
-        let tie = vec![
-            node("me", vec![room(1, 4, &[])]),
-            node("b", vec![room(2, 4, &[])]),
-        ];
-        assert_eq!(pick(&tie, &NONE).as_deref(), Some("me"));
-        let tie = vec![
-            node("me", vec![room(1, 5, &[])]),
-            node("c", vec![room(2, 2, &[]), room(3, 2, &[])]),
-            node("d", vec![room(4, 4, &[])]),
-            node("b", vec![room(5, 4, &[])]),
-        ];
-        assert_eq!(pick(&tie, &NONE).as_deref(), Some("b"));
-        // Draining nodes and nodes at their room limit take none.
-        let mut nodes = nodes;
-        nodes[1].draining = true;
-        nodes[2].rooms_left = 0;
-        assert_eq!(pick(&nodes, &NONE).as_deref(), Some("me"));
-        nodes[0].rooms_left = 0;
-        assert_eq!(pick(&nodes, &NONE), None);
-    }
 }
