@@ -41,7 +41,9 @@
 //! answers the player with a `Redirect` carrying the ticket it got; the
 //! player takes the seat there. A ticket is good once, on that node,
 //! within [`TICKET_TTL`]; then the seat goes back. A node that does not
-//! answer within [`COMMAND_TIMEOUT`] costs the join a 4020; a refusal
+//! answer within [`HOLD_TIMEOUT`] costs the join a 4020; one that is not
+//! listening at all (killed, its record not yet expired) is left out and
+//! the join routed again without it; a refusal
 //! (the room is full, locked, gone) is passed on to the player as the
 //! close it would have got there.
 //!
@@ -79,6 +81,10 @@ pub const NODE_TTL: Duration = Duration::from_secs(3);
 /// How soon after a change (a room opened, a player joined) the record is
 /// rewritten; changes in between are written together.
 pub const PUBLISH_DELAY: Duration = Duration::from_millis(100);
+/// How long a node asked to hold a seat may take to answer before the
+/// join is refused (4020): longer than a Redis command, since the answer
+/// waits for the other node's turn on its own busy cores.
+pub const HOLD_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a read of the other nodes' records serves joins.
 pub const NODES_CACHE: Duration = Duration::from_millis(100);
 /// How long a seat ticket may wait for its player.
@@ -213,6 +219,12 @@ pub struct Directory {
     held: holds::Held,
     /// Answers this node waits for.
     waiting: holds::Waiting,
+    /// Nodes found not listening, with the time of the record they were
+    /// found by: left out of routing until they write a newer one.
+    silent: Mutex<std::collections::HashMap<String, u64>>,
+    /// Nodes found not listening so far (a join that found one routes
+    /// again).
+    silenced: AtomicU64,
 }
 
 impl Directory {
@@ -251,6 +263,8 @@ impl Directory {
             listening: tokio::sync::watch::Sender::new(false),
             held: holds::Held::default(),
             waiting: holds::Waiting::default(),
+            silent: Mutex::new(std::collections::HashMap::new()),
+            silenced: AtomicU64::new(0),
         }))
     }
 
@@ -443,7 +457,22 @@ impl Directory {
     /// Every live node's record, this one's as it stands now.
     pub async fn nodes(&self) -> Result<Vec<NodeRecord>, Refusal> {
         let mut out = vec![self.record()];
-        out.extend(self.others().await?.iter().cloned());
+        let others = self.others().await?;
+        let mut silent = self.silent.lock().unwrap_or_else(|e| e.into_inner());
+        // A node found not listening counts again once it writes a newer
+        // record (it was restarted, or its listener reconnected).
+        silent.retain(|id, at| {
+            others
+                .iter()
+                .any(|n| n.id == *id && n.written_unix_ms <= *at)
+        });
+        out.extend(
+            others
+                .iter()
+                .filter(|n| !silent.contains_key(&n.id))
+                .cloned(),
+        );
+        drop(silent);
         self.health.nodes.store(out.len() as u64, Relaxed);
         Ok(out)
     }
@@ -531,7 +560,13 @@ impl Directory {
 
     /// Decides where a new player goes (see the module's documentation).
     pub async fn route(&self, request: &RoomRequest) -> Result<Route, Refusal> {
-        let result = self.route_inner(request).await;
+        let silenced = self.silenced.load(Relaxed);
+        let mut result = self.route_inner(request).await;
+        if result.is_err() && self.silenced.load(Relaxed) != silenced {
+            // A node chosen was found gone (its record not yet expired):
+            // choose again without it, once.
+            result = self.route_inner(request).await;
+        }
         if let Err(refusal) = &result
             && refusal.code == CloseCode::DirectoryUnavailable
         {
@@ -665,14 +700,23 @@ impl Directory {
             )
         };
         match listening {
-            Ok(0) => return Err(unanswered("not listening".into())),
+            Ok(0) => {
+                // Gone (killed: Redis saw its connections close) while its
+                // record lives on: leave it out until it writes a new one.
+                self.silent
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(node.id.clone(), node.written_unix_ms);
+                self.silenced.fetch_add(1, Relaxed);
+                return Err(unanswered("not listening".into()));
+            }
             Ok(_) => {}
             Err(e) => {
                 self.waiting.forget(id);
                 return Err(e);
             }
         }
-        let ticket = match tokio::time::timeout(COMMAND_TIMEOUT, answer).await {
+        let ticket = match tokio::time::timeout(HOLD_TIMEOUT, answer).await {
             Ok(Ok(answer)) => answer.into_result()?,
             Ok(Err(_)) | Err(_) => return Err(unanswered("no answer in time".into())),
         };

@@ -345,28 +345,35 @@ async fn a_redirect_holds_its_seat_until_the_ticket_is_used_or_expires() {
     assert_eq!(w.room_id, room.room_id);
 }
 
-#[tokio::test]
-async fn a_node_killed_with_sigkill_leaves_the_directory_within_its_ttl() {
-    let redis = TestRedis::start().await;
-    let a = node(&redis, &[]).await;
-    // B is a real process, so that SIGKILL is real.
+/// A node of `redis` as a real process of the `server` binary (so that
+/// SIGKILL is real), with a room that a player joined through `a`.
+/// Returns the process, the room's `Welcome`, that player, and a player
+/// on `a` (which makes B the less loaded; keep it).
+async fn doomed_node(
+    redis: &TestRedis,
+    a: &TestServer,
+) -> (
+    std::process::Child,
+    protocol::Welcome,
+    Connection,
+    Connection,
+) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
     let listen = format!("127.0.0.1:{port}");
     let public = format!("ws://127.0.0.1:{port}/");
-    let mut b = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+    let b = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
         .args(["--listen", &listen, "--directory", &redis.url()])
         .args(["--public-url", &public, "--node-id", "doomed"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start the server binary");
-    let b_url = format!("ws://{listen}/ws");
     // A player on A, so that B is the less loaded once it registers; wait
     // until it has: a create through A then goes to B.
-    let (_on_a, _) = welcomed(&a.url(), RoomRequest::quick("arena")).await;
+    let (on_a, _) = welcomed(&a.url(), RoomRequest::quick("arena")).await;
     let r = within("B to register", async {
         loop {
             if let Answer::Redirect(r, _) = hello(&a.url(), create_arena(false)).await {
@@ -376,13 +383,26 @@ async fn a_node_killed_with_sigkill_leaves_the_directory_within_its_ttl() {
         }
     })
     .await;
-    assert_eq!(r.url, b_url);
-    let (mut on_b, w) = follow(&r).await;
-    wait_listed_with(&a, w.room_id, true).await;
+    assert_eq!(r.url, format!("ws://{listen}/ws"));
+    let (on_b, w) = follow(&r).await;
+    wait_listed_with(a, w.room_id, true).await;
+    (b, w, on_b, on_a)
+}
 
+/// SIGKILLs `b`; returns when.
+fn kill(mut b: std::process::Child) -> Instant {
     b.kill().expect("SIGKILL");
     let killed = Instant::now();
     b.wait().expect("reap");
+    killed
+}
+
+#[tokio::test]
+async fn a_node_killed_with_sigkill_leaves_the_directory_within_its_ttl() {
+    let redis = TestRedis::start().await;
+    let a = node(&redis, &[]).await;
+    let (b, w, mut on_b, _on_a) = doomed_node(&redis, &a).await;
+    let killed = kill(b);
     // B's player sees its connection end, without a close frame.
     within("the dead node's socket to end", async {
         loop {
@@ -394,12 +414,17 @@ async fn a_node_killed_with_sigkill_leaves_the_directory_within_its_ttl() {
         }
     })
     .await;
+    // Nobody asks B for anything: its record expires with its TTL.
     wait_listed_with(&a, w.room_id, false).await;
     let gone_after = killed.elapsed();
     println!("a SIGKILLed node's rooms stayed listed {gone_after:?}");
     assert!(
         gone_after <= NODE_TTL + Duration::from_secs(1),
         "listed for {gone_after:?}"
+    );
+    assert!(
+        gone_after >= NODE_TTL - HEARTBEAT - Duration::from_millis(200),
+        "gone by its TTL, {gone_after:?} after the kill"
     );
     // Its player comes back through A: its token means nothing there
     // (4002: join again), and a new join lands on A, not on the dead node.
@@ -409,6 +434,31 @@ async fn a_node_killed_with_sigkill_leaves_the_directory_within_its_ttl() {
     );
     let (_again, w2) = welcomed(&a.url(), create_arena(false)).await;
     assert_ne!(w2.room_id, w.room_id);
+}
+
+#[tokio::test]
+async fn a_killed_node_that_a_join_finds_silent_is_left_out_at_once() {
+    let redis = TestRedis::start().await;
+    let a = node(&redis, &[]).await;
+    let (b, w, _on_b, _on_a) = doomed_node(&redis, &a).await;
+    let killed = kill(b);
+    // While its record lives on, a join that would go there finds it not
+    // listening and is routed again without it: B's room is gone (4010),
+    // and neither B nor its room is listed from then on.
+    let by_id = RoomRequest::JoinById { room_id: w.room_id };
+    refused(&a.url(), by_id, CloseCode::NoSuchRoom).await;
+    assert!(!listed(&a).await.contains(&w.room_id));
+    let (_fresh, w1) = welcomed(&a.url(), create_arena(false)).await;
+    assert_ne!(w1.room_id, w.room_id);
+    assert!(
+        killed.elapsed() < NODE_TTL - HEARTBEAT,
+        "all checked while B's record lived on"
+    );
+    assert_eq!(
+        a.metric("game_holds_unanswered_total").await,
+        1.0,
+        "found silent once"
+    );
 }
 
 #[tokio::test]
