@@ -37,6 +37,7 @@ pub mod bot;
 pub mod codec;
 pub mod ctx;
 pub mod grid;
+pub mod replay;
 pub mod replication;
 pub mod room_type;
 
