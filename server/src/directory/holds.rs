@@ -97,7 +97,7 @@ impl Held {
 
     /// Keeps `reservation` under a fresh ticket.
     pub(super) fn hold(&self, reservation: Reservation) -> SeatTicket {
-        let ticket = SeatTicket(super::random_bytes());
+        let ticket = SeatTicket(crate::room::random_bytes());
         self.lock().insert(ticket, (Instant::now(), reservation));
         ticket
     }

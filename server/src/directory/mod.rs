@@ -58,7 +58,7 @@ mod holds;
 
 use crate::config::Config;
 use crate::room::lobby::{Listing, Lobby, Reservation, RoomSummary};
-use crate::room::{Refusal, RoomId};
+use crate::room::{Refusal, RoomId, random_bytes};
 use crate::wall::unix_millis;
 use choose::{Pending, Wanted, fullest_open_room, least_loaded};
 use protocol::limits::normalize_code;
@@ -369,7 +369,7 @@ impl Directory {
                 .map(|n| n.room_ids_to.saturating_sub(1))
                 .max()
                 .unwrap_or(0);
-            let floor = self.lobby.highest_room_id().max(seen);
+            let floor = self.lobby.room_ids_end().saturating_sub(1).max(seen);
             let script = redis::Script::new(TAKE_IDS);
             let mut invocation = script.key(ROOM_IDS_KEY);
             invocation.arg(floor).arg(ID_BLOCK);
@@ -919,12 +919,6 @@ impl Directory {
             &h.joins_unavailable,
         );
     }
-}
-
-fn random_bytes() -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS random number generator is available");
-    bytes
 }
 
 fn random_node_id() -> String {

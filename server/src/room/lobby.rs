@@ -703,14 +703,6 @@ impl Lobby {
         inner.room_ids_end.max(spare).max(inner.next_room)
     }
 
-    /// The highest room id this lobby has used or holds, restored ones
-    /// included (0 for none): a new block must start above it.
-    pub(crate) fn highest_room_id(&self) -> RoomId {
-        let inner = self.lock();
-        let spare = inner.spare_ids.map_or(0, |(_, e)| e - 1);
-        inner.next_room.saturating_sub(1).max(spare)
-    }
-
     /// Adds the block `start..end` of room ids, used when the current
     /// one runs out (at once if it has).
     pub(crate) fn add_room_ids(&self, start: RoomId, end: RoomId) {

@@ -1100,11 +1100,16 @@ fn room_seed(seed: u64, room: RoomId) -> u64 {
 
 /// A fresh resume token from the operating system's random source.
 fn new_token() -> ResumeToken {
+    ResumeToken(random_bytes())
+}
+
+/// 128 unguessable bits from the OS, for resume tokens and seat tickets.
+pub(crate) fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
     // The OS RNG failing is not something a game server can work around:
     // without unguessable tokens, sessions could be stolen.
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
-    ResumeToken(bytes)
+    bytes
 }
 
 /// Compares tokens in time independent of where they differ.
