@@ -32,6 +32,7 @@ import {
   RedisProcess,
   ServerProcess,
   artifact,
+  fourPage,
   freePort,
   launchChromium,
   requireServerFlag,
@@ -143,26 +144,14 @@ async function waitPublished(node, since, timeoutMs = 5000) {
 }
 
 /** A player's page as plain data: the four page's hook and the recorded sockets. */
-function look(player) {
-  return player.page.evaluate(() => {
-    const f = window.__four;
-    return {
-      connection: f.connection,
-      seat: f.seat,
-      turn: f.turn,
-      status: f.status,
-      moves: f.moves,
-      playerId: f.playerId,
-      roomId: f.roomId,
-      inviteCode: f.inviteCode,
-      resumed: f.resumed,
-      welcomes: f.welcomes,
-      states: f.log.map((s) => s.state),
-      sockets: window.__sockets.urls,
-      badge: document.getElementById("badge").textContent,
-      badgeState: document.getElementById("badge").dataset.state,
-    };
-  });
+async function look(player) {
+  const four = await fourPage(player.page);
+  const socketsAndBadge = await player.page.evaluate(() => ({
+    sockets: window.__sockets.urls,
+    badge: document.getElementById("badge").textContent,
+    badgeState: document.getElementById("badge").dataset.state,
+  }));
+  return { ...four, ...socketsAndBadge };
 }
 
 before(async () => {

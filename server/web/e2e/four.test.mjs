@@ -19,7 +19,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { ServerProcess, TcpProxy, artifact, freePort, launchChromium, waitInPage, watchdog } from "./harness.mjs";
+import { ServerProcess, TcpProxy, artifact, fourPage, freePort, launchChromium, waitInPage, watchdog } from "./harness.mjs";
 
 /** Per-test bound; a passing test takes a few seconds. */
 const TEST_TIMEOUT = 30_000;
@@ -70,28 +70,7 @@ after(async () => {
 
 /** A player's page as plain data (window.__four). */
 function four(player) {
-  return player.page.evaluate(() => {
-    const f = window.__four;
-    return {
-      connection: f.connection,
-      seat: f.seat,
-      turn: f.turn,
-      status: f.status,
-      board: f.board,
-      moves: f.moves,
-      allMoves: f.allMoves,
-      events: f.events,
-      game: f.state ? f.state.game : null,
-      stateMoves: f.state ? f.state.moves : null,
-      seats: f.state ? f.state.seats : null,
-      welcomes: f.welcomes,
-      resumed: f.resumed,
-      playerId: f.playerId,
-      roomId: f.roomId,
-      inviteCode: f.inviteCode,
-      lastEvent: f.lastEvent,
-    };
-  });
+  return fourPage(player.page);
 }
 
 /** The player whose turn it is, from A's page. */

@@ -439,3 +439,33 @@ export async function waitInPage(page, what, fn, arg, timeoutMs = 10000) {
     throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page: ${await describePage(page)}\n${e.message}`);
   }
 }
+
+/**
+ * The four-in-a-row page's state as plain data (its test hook,
+ * window.__four), for the tests that play it.
+ */
+export function fourPage(page) {
+  return page.evaluate(() => {
+    const f = window.__four;
+    return {
+      connection: f.connection,
+      seat: f.seat,
+      turn: f.turn,
+      status: f.status,
+      board: f.board,
+      moves: f.moves,
+      allMoves: f.allMoves,
+      events: f.events,
+      game: f.state ? f.state.game : null,
+      stateMoves: f.state ? f.state.moves : null,
+      seats: f.state ? f.state.seats : null,
+      welcomes: f.welcomes,
+      resumed: f.resumed,
+      playerId: f.playerId,
+      roomId: f.roomId,
+      inviteCode: f.inviteCode,
+      lastEvent: f.lastEvent,
+      states: f.log.map((s) => s.state),
+    };
+  });
+}

@@ -621,18 +621,24 @@ function redirect(url = NODE_B, ticket = TICKET) {
 }
 
 /**
- * Joins through the entry, which redirects to NODE_B, which welcomes:
- * returns the entry's socket and B's.
+ * Connects through the entry, which redirects to NODE_B, whose socket
+ * opens: returns the entry's socket and B's (no answer from B yet).
  */
-function joinViaRedirect(env, w = welcome()) {
+function redirectedToB(env) {
   env.session.connect();
   const entry = env.last();
   entry.open();
   entry.deliver(redirect());
   const b = env.last();
   b.open();
-  b.deliver(w);
   return { entry, b };
+}
+
+/** As redirectedToB, and B welcomes. */
+function joinViaRedirect(env, w = welcome()) {
+  const sockets = redirectedToB(env);
+  sockets.b.deliver(w);
+  return sockets;
 }
 
 test("a Redirect is followed at once with its ticket, and the node that says Welcome is the home", (t) => {
@@ -824,12 +830,7 @@ test("4002 at the home: forget the token and the home, and join anew at the entr
 
 test("4021 at the node redirected to: back off, then join anew at the entry; the ticket is not tried again", (t) => {
   const env = setup(t);
-  env.session.connect();
-  const entry = env.last();
-  entry.open();
-  entry.deliver(redirect());
-  const b = env.last();
-  b.open();
+  const { b } = redirectedToB(env);
   b.serverClose(4021, "seat ticket unknown, used or expired");
   const s = env.session.status;
   assert.equal(s.state, "reconnecting");
