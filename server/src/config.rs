@@ -251,20 +251,38 @@ fn redis_url(s: &str) -> Result<String, String> {
 /// as given, http and https turned into ws and wss, `ws` appended to the
 /// path.
 pub fn public_ws_url(base: &str) -> Result<String, String> {
-    let (scheme, rest) = base
-        .split_once("://")
-        .ok_or_else(|| format!("{base:?} is not a URL"))?;
+    let (scheme, host, path) = split_url(base).ok_or_else(|| format!("{base:?} is not a URL"))?;
     let scheme = match scheme {
         "ws" | "http" => "ws",
         "wss" | "https" => "wss",
         other => return Err(format!("scheme {other:?}: expected ws, wss, http or https")),
     };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    if host_end == 0 || rest.contains(['?', '#', ' ']) {
+    if host.is_empty() || path.contains(['?', '#', ' ']) || host.contains(['?', '#', ' ']) {
         return Err(format!("{base:?} needs a host, and no query or fragment"));
     }
-    let path = rest[host_end..].trim_end_matches('/');
-    Ok(format!("{scheme}://{}{path}/ws", &rest[..host_end]))
+    Ok(format!(
+        "{scheme}://{host}{}/ws",
+        path.trim_end_matches('/')
+    ))
+}
+
+/// A `--public-url` with a port of 0 (`ws://127.0.0.1:0/`) given the port
+/// actually bound, for a node listening on port 0; any other URL as it is.
+pub(crate) fn with_bound_port(url: &str, port: u16) -> String {
+    match split_url(url) {
+        Some((scheme, host, path)) => match host.strip_suffix(":0") {
+            Some(host) => format!("{scheme}://{host}:{port}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// A URL's scheme, host (with its port) and path (from its first `/`).
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    Some((scheme, &rest[..host_end], &rest[host_end..]))
 }
 
 fn public_url(s: &str) -> Result<String, String> {
@@ -496,5 +514,19 @@ mod tests {
             Ok("wss://games.example/eu/3/ws")
         );
         assert!(public_ws_url("wss://h/?x=1").is_err());
+    }
+
+    #[test]
+    fn a_public_url_on_port_0_takes_the_bound_port() {
+        assert_eq!(
+            with_bound_port("ws://127.0.0.1:0/", 4242),
+            "ws://127.0.0.1:4242/"
+        );
+        assert_eq!(with_bound_port("http://h:0", 80), "http://h:80");
+        assert_eq!(with_bound_port("ws://h:8000/", 1), "ws://h:8000/");
+        assert_eq!(
+            with_bound_port("wss://h.example/a:0/", 1),
+            "wss://h.example/a:0/"
+        );
     }
 }

@@ -87,7 +87,10 @@ impl ServerBuilder {
         let listener = TcpListener::bind(config.listen).await?;
         let mut config = config;
         if let Some(public) = &config.public_url {
-            config.public_url = Some(with_bound_port(public, listener.local_addr()?.port()));
+            config.public_url = Some(config::with_bound_port(
+                public,
+                listener.local_addr()?.port(),
+            ));
         }
         let metrics = Arc::new(Metrics::default());
         let controller = ShutdownController::new();
@@ -313,21 +316,6 @@ fn set_aside(path: &Path, suffix: &str) -> String {
     }
 }
 
-/// `url` with a port of 0 (`ws://127.0.0.1:0/`) given the port actually
-/// bound, for a node listening on port 0; any other URL as it is.
-fn with_bound_port(url: &str, port: u16) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..host_end].strip_suffix(":0") {
-                Some(host) => format!("{scheme}://{host}:{port}{}", &rest[host_end..]),
-                None => url.to_owned(),
-            }
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// Serves game sessions on streams handed in from outside; see
 /// [`Server::sessions`].
 #[derive(Clone)]
@@ -374,23 +362,4 @@ fn random_seed() -> u64 {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the OS random number generator is available");
     u64::from_le_bytes(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_bound_port;
-
-    #[test]
-    fn a_public_url_on_port_0_takes_the_bound_port() {
-        assert_eq!(
-            with_bound_port("ws://127.0.0.1:0/", 4242),
-            "ws://127.0.0.1:4242/"
-        );
-        assert_eq!(with_bound_port("http://h:0", 80), "http://h:80");
-        assert_eq!(with_bound_port("ws://h:8000/", 1), "ws://h:8000/");
-        assert_eq!(
-            with_bound_port("wss://h.example/a:0/", 1),
-            "wss://h.example/a:0/"
-        );
-    }
 }
