@@ -337,16 +337,7 @@ fn connected_by_node(players: &[Arc<PlayerCtl>]) -> BTreeMap<String, NodeCounts>
             continue;
         }
         if let Some(home) = p.home() {
-            match nodes.get_mut(&*home) {
-                Some(n) => n.connected_at_end += 1,
-                None => {
-                    let n = NodeCounts {
-                        connected_at_end: 1,
-                        welcomes: 0,
-                    };
-                    nodes.insert(home.to_string(), n);
-                }
-            }
+            nodes.entry(home.to_string()).or_default().connected_at_end += 1;
         }
     }
     nodes
