@@ -38,7 +38,7 @@ fn tick(c: &mut Criterion) {
                     inbox.push(from, tick, data).expect("room in the inbox");
                 }
                 let mut fx = Effects::new(tick, 30);
-                game.take_messages(&mut |_, _| true);
+                game.take_messages(&mut |_, _, _| true);
                 game.step(&mut fx);
                 let viewers = (1..=players).map(|p| (p, tick));
                 black_box(builder.build(&mut *game, tick, viewers).bytes.len())

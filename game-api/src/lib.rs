@@ -59,8 +59,11 @@ pub type PlayerId = u32;
 /// message. The room owns the tick counter (`Ctx::tick`).
 pub trait Game: Sized + Send + 'static {
     /// Settings fixed when the room type is registered (from the server's
-    /// command line, say), shared by every room of the type.
-    type Config: Send + Sync + 'static;
+    /// command line, say), shared by every room of the type. Serializable
+    /// because a room's recording carries them: a replay makes the game
+    /// with the configuration it ran with, whatever the replaying
+    /// process's flags.
+    type Config: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// What a client sends the game. Decoded from the game bytes of each
     /// client message with [`codec::decode`]; a message that does not decode
     /// closes the sender's connection with 1007 before the game sees it.

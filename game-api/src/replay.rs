@@ -155,7 +155,7 @@ impl Replayer {
                     })?;
             }
             Input::Step => {
-                self.game.take_messages(&mut |_, _| true);
+                self.game.take_messages(&mut |_, _, _| true);
                 self.tick = self.tick.wrapping_add(1);
                 self.game.step(self.fx.at(self.tick));
             }
@@ -285,7 +285,7 @@ pub fn play_bots(
                 }
             }
         }
-        game.take_messages(&mut |_, _| true);
+        game.take_messages(&mut |_, _, _| true);
         tick += 1;
         run.inputs.push(Input::Step);
         game.step(fx.at(tick));

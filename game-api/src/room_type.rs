@@ -17,6 +17,7 @@
 
 use crate::ctx::{Ctx, Effects};
 use crate::{Game, PlayerId, RoomOptions};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -229,6 +230,22 @@ impl RoomType {
     ) -> Result<Box<dyn DynGame>, String> {
         self.factory.restore(options, saved, inbox_capacity)
     }
+
+    /// The type's game configuration (its `Game::Config`), encoded: what a
+    /// room's recording keeps so that a replay makes the same game.
+    pub fn config_bytes(&self) -> Vec<u8> {
+        self.factory.config_bytes()
+    }
+
+    /// This room type with the game configuration `bytes` (from
+    /// [`RoomType::config_bytes`], of this same game) instead of its own;
+    /// an error if they are not this game's configuration.
+    pub fn with_config_bytes(&self, bytes: &[u8]) -> Result<RoomType, String> {
+        Ok(Self {
+            factory: self.factory.with_config_bytes(bytes)?,
+            ..self.clone()
+        })
+    }
 }
 
 /// Makes the games of one room type.
@@ -245,6 +262,8 @@ trait Factory: Send + Sync {
         saved: &[u8],
         inbox_capacity: usize,
     ) -> Result<Box<dyn DynGame>, String>;
+    fn config_bytes(&self) -> Vec<u8>;
+    fn with_config_bytes(&self, bytes: &[u8]) -> Result<Arc<dyn Factory>, String>;
 }
 
 /// The factory of game `G`.
@@ -273,7 +292,21 @@ impl<G: Game> Factory for Typed<G> {
         let game = G::restore(&self.config, options, saved)?;
         Ok(Box::new(Erased::new(game, inbox_capacity)))
     }
+
+    fn config_bytes(&self) -> Vec<u8> {
+        crate::codec::to_vec(&self.config)
+    }
+
+    fn with_config_bytes(&self, bytes: &[u8]) -> Result<Arc<dyn Factory>, String> {
+        let config = crate::codec::decode_limited::<G::Config, MAX_CONFIG_BYTES>(bytes)
+            .map_err(|e| format!("not this game's configuration: {e}"))?;
+        Ok(Arc::new(Typed::<G> { config }))
+    }
 }
+
+/// Largest encoded game configuration [`RoomType::with_config_bytes`]
+/// decodes: configurations are a few numbers and names.
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 /// Who sent a message: the player, and the connection it came on (the
 /// server's number for it), so that a room can drop messages from a
@@ -310,20 +343,48 @@ pub trait Inbox: Send + Sync {
 struct TypedInbox<M> {
     /// Messages in arrival order. The lock is held to push one message, or
     /// to swap the whole queue out at a tick.
-    queue: Mutex<Vec<(Sender, u32, M)>>,
+    queue: Mutex<Queue<M>>,
     /// Most messages held between two ticks.
     capacity: usize,
+    /// Whether each message's bytes are kept beside it (for a recording).
+    keep_bytes: AtomicBool,
+}
+
+/// Messages between two ticks.
+struct Queue<M> {
+    /// Each message with its sender and sequence number.
+    items: Vec<(Sender, u32, M)>,
+    /// With `keep_bytes`, the messages' bytes as they arrived, back to
+    /// back: message `i` ends at `ends[i]`.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<M> Default for Queue<M> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
 }
 
 impl<M: serde::de::DeserializeOwned + Send> Inbox for TypedInbox<M> {
     fn push(&self, from: Sender, seq: u32, bytes: &[u8]) -> Result<(), InboxError> {
         let msg = crate::codec::decode_message::<M>(bytes)
             .map_err(|e| InboxError::Malformed(e.to_string()))?;
+        let keep = self.keep_bytes.load(Relaxed);
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.len() >= self.capacity {
+        if queue.items.len() >= self.capacity {
             return Err(InboxError::Full);
         }
-        queue.push((from, seq, msg));
+        queue.items.push((from, seq, msg));
+        if keep {
+            queue.bytes.extend_from_slice(bytes);
+            let end = queue.bytes.len();
+            queue.ends.push(end);
+        }
         Ok(())
     }
 }
@@ -344,10 +405,15 @@ pub trait DynGame: Send {
     fn resume(&mut self, player: PlayerId, fx: &mut Effects);
     /// [`Game::leave`].
     fn leave(&mut self, player: PlayerId, fx: &mut Effects);
+    /// Has the inbox keep every message's bytes from now on, for
+    /// [`DynGame::take_messages`] to show (a room being recorded).
+    fn keep_message_bytes(&self);
     /// Takes every queued message, in arrival order, for the next
-    /// [`DynGame::step`]; `accept` is asked about each (its sender and
-    /// sequence number) and says whether the game may see it.
-    fn take_messages(&mut self, accept: &mut dyn FnMut(Sender, u32) -> bool);
+    /// [`DynGame::step`]; `accept` is asked about each (its sender,
+    /// sequence number, and its bytes as they arrived if
+    /// [`DynGame::keep_message_bytes`] was called, empty otherwise) and
+    /// says whether the game may see it.
+    fn take_messages(&mut self, accept: &mut dyn FnMut(Sender, u32, &[u8]) -> bool);
     /// [`Game::step`] with the messages taken since the last step.
     fn step(&mut self, fx: &mut Effects);
     /// [`Game::welcome`].
@@ -366,10 +432,10 @@ pub trait DynGame: Send {
 struct Erased<G: Game> {
     game: G,
     inbox: Arc<TypedInbox<G::Message>>,
-    /// The queue swapped out of the inbox at a tick (its buffer returns to
+    /// The queue swapped out of the inbox at a tick (its buffers return to
     /// the inbox at the next swap, so neither side allocates in steady
     /// state).
-    taken: Vec<(Sender, u32, G::Message)>,
+    taken: Queue<G::Message>,
     /// The accepted messages of the next step.
     batch: Vec<(PlayerId, G::Message)>,
 }
@@ -379,10 +445,11 @@ impl<G: Game> Erased<G> {
         Self {
             game,
             inbox: Arc::new(TypedInbox {
-                queue: Mutex::new(Vec::new()),
+                queue: Mutex::new(Queue::default()),
                 capacity,
+                keep_bytes: AtomicBool::new(false),
             }),
-            taken: Vec::new(),
+            taken: Queue::default(),
             batch: Vec::new(),
         }
     }
@@ -413,16 +480,35 @@ impl<G: Game> DynGame for Erased<G> {
         self.game.leave(player, &mut Ctx::new(fx));
     }
 
-    fn take_messages(&mut self, accept: &mut dyn FnMut(Sender, u32) -> bool) {
+    fn keep_message_bytes(&self) {
+        self.inbox.keep_bytes.store(true, Relaxed);
+    }
+
+    fn take_messages(&mut self, accept: &mut dyn FnMut(Sender, u32, &[u8]) -> bool) {
         {
             let mut queue = self.inbox.queue.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::swap(&mut *queue, &mut self.taken);
         }
-        for (from, seq, msg) in self.taken.drain(..) {
-            if accept(from, seq) {
+        let Queue { items, bytes, ends } = &mut self.taken;
+        // Bytes are shown only if kept for the whole batch (the switch is
+        // made before a room's first message; a batch that straddled it
+        // shows none rather than misplaced ones).
+        let kept = ends.len() == items.len();
+        let mut start = 0;
+        for (i, (from, seq, msg)) in items.drain(..).enumerate() {
+            let data = match ends.get(i) {
+                Some(&end) if kept => &bytes[start..end],
+                _ => &[],
+            };
+            if kept {
+                start = ends[i];
+            }
+            if accept(from, seq, data) {
                 self.batch.push((from.player, msg));
             }
         }
+        bytes.clear();
+        ends.clear();
     }
 
     fn step(&mut self, fx: &mut Effects) {
@@ -556,7 +642,8 @@ mod tests {
         ));
         // The room drops the message of a replaced connection (conn 99).
         let mut asked = Vec::new();
-        game.take_messages(&mut |s, seq| {
+        game.take_messages(&mut |s, seq, bytes| {
+            assert!(bytes.is_empty(), "bytes are kept only when asked");
             asked.push((s.player, seq));
             s.conn != 99
         });
@@ -568,5 +655,49 @@ mod tests {
         assert_eq!(crate::codec::decode::<u32>(&out), Ok(7));
         // The inbox takes messages again after the swap.
         assert_eq!(inbox.push(from(3, 30), 2, &add(1)), Ok(()));
+    }
+
+    #[test]
+    fn kept_bytes_come_with_their_messages_and_configs_travel_as_bytes() {
+        let kind = RoomType::new::<Counter>("counter", 5);
+        let mut game = kind.create(&RoomOptions::default(), 1, 8).unwrap();
+        game.keep_message_bytes();
+        let inbox = game.inbox();
+        let from = |player| Sender { player, conn: 1 };
+        for (player, n) in [(1, 5), (2, 300), (1, 70_000)] {
+            assert_eq!(inbox.push(from(player), n, &add(n)), Ok(()));
+        }
+        let mut seen = Vec::new();
+        game.take_messages(&mut |s, seq, bytes| {
+            seen.push((s.player, seq, bytes.to_vec()));
+            true
+        });
+        let expected: Vec<_> = [(1, 5), (2, 300), (1, 70_000)]
+            .into_iter()
+            .map(|(p, n)| (p, n, add(n)))
+            .collect();
+        assert_eq!(seen, expected);
+        // The buffers are reused: the next batch shows only its own bytes.
+        assert_eq!(inbox.push(from(2), 9, &add(9)), Ok(()));
+        seen.clear();
+        game.take_messages(&mut |s, seq, bytes| {
+            seen.push((s.player, seq, bytes.to_vec()));
+            true
+        });
+        assert_eq!(seen, vec![(2, 9, add(9))]);
+
+        // A configuration read back makes the same games; another game's
+        // bytes are refused.
+        let other = RoomType::new::<Counter>("counter", 40);
+        let copied = kind.with_config_bytes(&other.config_bytes()).unwrap();
+        assert_eq!(copied.config_bytes(), other.config_bytes());
+        assert_eq!(copied.name(), "counter");
+        let mut game = copied.create(&RoomOptions::default(), 1, 8).unwrap();
+        let mut fx = Effects::new(0, 30);
+        game.join(1, &mut fx);
+        let mut out = Vec::new();
+        game.state(0, &mut out);
+        assert_eq!(crate::codec::decode::<u32>(&out), Ok(40));
+        assert!(kind.with_config_bytes(&[0xff; 9]).is_err());
     }
 }

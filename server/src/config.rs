@@ -236,6 +236,32 @@ pub struct Config {
     #[arg(long, env = "GAME_NODE_ID", requires = "directory",
           value_parser = node_id)]
     pub node_id: Option<String>,
+
+    /// Record every room into this directory, one file per room
+    /// (`TYPE-ROOM-STARTMS.replay`): everything that entered its game, a
+    /// state hash every --record-hash-every steps and a keyframe every
+    /// --record-keyframe-every. `server replay FILE --verify` re-simulates
+    /// a file and checks it. Written off the tick: a slow or full disk
+    /// costs the recording (counted in /metrics), never the game.
+    #[arg(long, env = "GAME_RECORD")]
+    pub record: Option<std::path::PathBuf>,
+
+    /// Steps between two recorded state hashes (1: every step, so that a
+    /// replay names the exact tick where it diverges).
+    #[arg(long, env = "GAME_RECORD_HASH_EVERY", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub record_hash_every: u32,
+
+    /// How often a recording keeps the game's whole state (a keyframe), for
+    /// seeking and for going on after a gap.
+    #[arg(long, env = "GAME_RECORD_KEYFRAME_EVERY", default_value = "10s", value_parser = duration)]
+    pub record_keyframe_every: Duration,
+
+    /// Most megabytes (before compression) one room's recording holds;
+    /// past them its recording ends and the room goes on unrecorded.
+    #[arg(long, env = "GAME_RECORD_MAX_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub record_max_mb: u64,
 }
 
 /// Checks a `--directory` URL's scheme.
@@ -350,6 +376,10 @@ impl Default for Config {
             directory: None,
             public_url: None,
             node_id: None,
+            record: None,
+            record_hash_every: 1,
+            record_keyframe_every: Duration::from_secs(10),
+            record_max_mb: 1024,
         }
     }
 }

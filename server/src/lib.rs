@@ -24,6 +24,7 @@ pub mod directory;
 pub mod metrics;
 pub mod net;
 pub mod process;
+pub mod record;
 pub mod room;
 pub mod shutdown;
 pub mod state;
@@ -99,6 +100,23 @@ impl ServerBuilder {
             // back and resume rather than that the server is going away.
             controller.set_close_code(CloseCode::ServiceRestart);
         }
+        let recordings = match &config.record {
+            Some(dir) => Some(
+                record::Recordings::start(
+                    record::RecordSettings {
+                        dir: dir.clone(),
+                        hash_every: config.record_hash_every,
+                        keyframe_every: config.record_keyframe_every,
+                        max_bytes: config.record_max_mb.saturating_mul(1 << 20),
+                    },
+                    metrics.clone(),
+                )
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("--record {}: {e}", dir.display()))
+                })?,
+            ),
+            None => None,
+        };
         let defaults = Arc::new(RoomDefaults {
             tick_hz: config.tick_hz,
             resume_grace: config.resume_grace,
@@ -109,6 +127,7 @@ impl ServerBuilder {
             save_on_shutdown: config.state_file.is_some(),
             snapshot_hz: config.snapshot_hz,
             adaptive_send_rate: config.send_rate_policy == config::SendRatePolicy::Adaptive,
+            recordings,
         });
         let kinds = room_types
             .into_iter()
@@ -229,6 +248,20 @@ impl Server {
         if !clean {
             tracing::warn!("shutdown timed out with tasks still running");
         }
+        let recorded = match shared.lobby.recordings() {
+            // The rooms have stopped and sent their last chunks.
+            Some(recordings) => {
+                let timeout = shared.config.shutdown_timeout;
+                let finished =
+                    tokio::task::spawn_blocking(move || recordings.finish(timeout)).await;
+                let finished = finished.unwrap_or(false);
+                if !finished {
+                    tracing::error!("room recordings were not all written by the shutdown timeout");
+                }
+                finished
+            }
+            None => true,
+        };
         let saved = match &shared.config.state_file {
             // Rooms never wait on anything, so even after a timeout (a
             // connection that would not close) every room has handed in
@@ -236,7 +269,7 @@ impl Server {
             Some(path) => save(path, &shared.lobby).await,
             None => true,
         };
-        clean && saved
+        clean && saved && recorded
     }
 }
 

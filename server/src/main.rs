@@ -7,6 +7,9 @@
 //! `--player-speed` and `--room-capacity` flags below) and `four`
 //! (four-in-a-row for two). A server of your own games is this file with
 //! your `RoomType`s (see `docs/your-own-game.md`).
+//!
+//! `server replay FILE... [--verify]` re-simulates room recordings
+//! (`--record DIR`) instead of serving (see `server::record::replay`).
 
 use clap::{Args, CommandFactory, FromArgMatches};
 use server::Server;
@@ -86,7 +89,26 @@ fn parse() -> Cli {
     Cli { server, arena }
 }
 
-fn main() -> anyhow::Result<()> {
+/// The built-in room types: the arena as `arena` says, and four-in-a-row.
+fn room_types(arena: &ArenaArgs, tick_hz: u16) -> [game_api::RoomType; 2] {
+    [arena.room_type(tick_hz), four::room_type()]
+}
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    if std::env::args().nth(1).as_deref() == Some("replay") {
+        // `server replay FILE... [--verify]`: the games come from this
+        // build, their configuration from each recording.
+        let args = <server::record::replay::ReplayArgs as clap::Parser>::parse_from(
+            std::env::args().skip(1),
+        );
+        let defaults = ArenaArgs::from_arg_matches(
+            &ArenaArgs::augment_args(clap::Command::new("defaults")).get_matches_from(["x"]),
+        )?;
+        return Ok(server::record::replay::main(
+            &room_types(&defaults, Config::default().tick_hz),
+            &args,
+        ));
+    }
     let Cli {
         server: config,
         arena,
@@ -96,8 +118,7 @@ fn main() -> anyhow::Result<()> {
     runtime(config.threads)?
         .block_on(async {
             let server = Server::builder(config.clone())
-                .room_type(arena.room_type(config.tick_hz))
-                .room_type(four::room_type())
+                .room_types(room_types(&arena, config.tick_hz))
                 .bind()
                 .await?;
             tracing::info!(
@@ -114,5 +135,5 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         })?;
     tracing::info!("bye");
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

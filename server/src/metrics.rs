@@ -165,6 +165,21 @@ pub struct Metrics {
     /// Sessions restored from the state file at start (each then waits,
     /// dropped, for its client to resume).
     pub sessions_restored: AtomicU64,
+    /// Rooms whose game panicked (each was closed, its players with 1011).
+    pub room_panics: AtomicU64,
+    /// Room recordings being written (`--record`).
+    pub recordings_open: AtomicI64,
+    /// Recording chunks (a second or so of one room each) written.
+    pub record_chunks_written: AtomicU64,
+    /// Compressed bytes of recordings written.
+    pub record_bytes_written: AtomicU64,
+    /// Recording chunks dropped because the writer was behind (the room
+    /// never waits for it; its recording has a gap, and goes on from a
+    /// keyframe).
+    pub record_chunks_dropped: AtomicU64,
+    /// Recording writes that failed (a full disk, say): the recording of
+    /// that room stops, the room goes on.
+    pub record_write_errors: AtomicU64,
     /// Connection ends, by initiator and [`CloseCode`] (index in
     /// `CloseCode::ALL`; the extra last slot counts codes we do not use).
     pub closes: [[AtomicU64; CloseCode::ALL.len() + 1]; 2],
@@ -415,6 +430,42 @@ impl Metrics {
             "game_sessions_restored_total",
             "Sessions restored from the state file at start.",
             &self.sessions_restored,
+        );
+        counter(
+            &mut out,
+            "game_room_panics_total",
+            "Rooms closed because their game panicked.",
+            &self.room_panics,
+        );
+        gauge(
+            &mut out,
+            "game_recordings_open",
+            "Room recordings being written.",
+            self.recordings_open.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "game_record_chunks_written_total",
+            "Recording chunks written.",
+            &self.record_chunks_written,
+        );
+        counter(
+            &mut out,
+            "game_record_bytes_written_total",
+            "Compressed bytes of room recordings written.",
+            &self.record_bytes_written,
+        );
+        counter(
+            &mut out,
+            "game_record_chunks_dropped_total",
+            "Recording chunks dropped because the writer was behind (the room never waits).",
+            &self.record_chunks_dropped,
+        );
+        counter(
+            &mut out,
+            "game_record_write_errors_total",
+            "Recording writes that failed; that room's recording stopped.",
+            &self.record_write_errors,
         );
         let _ = writeln!(
             out,

@@ -111,7 +111,7 @@ fn measured_tick(
     slow_encode: bool,
 ) -> u64 {
     let mut fx = game_api::Effects::new(tick, 30);
-    game.take_messages(&mut |_, _| true);
+    game.take_messages(&mut |_, _, _| true);
     game.step(&mut fx);
     let viewers = (1..=players).map(|p| (p, tick));
     let bytes = builder.build(game, tick, viewers).bytes.len() as u64;

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 const MAX_AXIS: i64 = 127;
 
 /// Settings of one arena. The defaults suit a 30 Hz tick.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArenaConfig {
     /// Width of the field in world units; x runs `0..=world_width`.
     pub world_width: u16,

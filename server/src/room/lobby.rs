@@ -231,6 +231,11 @@ pub struct TypeListing {
 }
 
 impl Lobby {
+    /// Where rooms are recorded, if they are.
+    pub fn recordings(&self) -> Option<Arc<crate::record::Recordings>> {
+        self.defaults.recordings.clone()
+    }
+
     /// An empty lobby over the given room types.
     pub fn new(
         kinds: Vec<Arc<Kind>>,

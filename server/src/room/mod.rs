@@ -34,6 +34,8 @@ pub mod mailbox;
 pub mod send_rate;
 
 use crate::metrics::Metrics;
+use crate::record::format::{EndKind, Header};
+use crate::record::{Recorder, Recordings};
 use crate::shutdown::{DoneGuard, Shutdown};
 use crate::state::{RoomState, SessionState};
 use clock::Due;
@@ -111,6 +113,8 @@ pub struct RoomDefaults {
     pub snapshot_hz: Option<u16>,
     /// Whether a room lowers its send rate under overload.
     pub adaptive_send_rate: bool,
+    /// Where rooms are recorded (`--record`), if they are.
+    pub recordings: Option<Arc<Recordings>>,
 }
 
 /// A registered room type with what the server derived for it.
@@ -363,6 +367,12 @@ pub(crate) struct Room {
     backlogged: Vec<PlayerId>,
     /// How often states go out, following load.
     send_rate: SendRate,
+    /// Records every call on the game (`--record`).
+    recorder: Option<Recorder>,
+    /// Why the game ended the room, once it did.
+    ended: Option<String>,
+    /// The game panicked: it is not called again.
+    panicked: bool,
 }
 
 impl Room {
@@ -387,6 +397,22 @@ impl Room {
             inbox: game.inbox(),
         };
         let tick_hz = kind.tick_hz;
+        let recorder = defaults.recordings.as_ref().map(|recordings| {
+            let header = Header {
+                server_version: env!("CARGO_PKG_VERSION").to_owned(),
+                room_type: kind.name().to_owned(),
+                config: kind.room_type.config_bytes(),
+                room: id,
+                options: options.pairs().to_vec(),
+                seed,
+                tick_hz,
+                start_tick: 0,
+                restored: false,
+                hash_every: 1,
+                started_unix_ms: crate::wall::unix_millis(),
+            };
+            recordings.recorder(header, &*game)
+        });
         let send_rate = SendRate::new(
             kind.send_every(&defaults),
             tick_hz,
@@ -412,13 +438,20 @@ impl Room {
             expired: Vec::new(),
             backlogged: Vec::new(),
             send_rate,
+            recorder,
+            ended: None,
+            panicked: false,
         };
         (room, handle)
     }
 
-    /// Continues the tick count of a restored room.
+    /// Continues the tick count of a restored room (its recording starts
+    /// there, from the restored game's state).
     pub(crate) fn set_tick(&mut self, tick: u32) {
         self.tick = tick;
+        if let Some(recorder) = &mut self.recorder {
+            recorder.restart_at(tick, &*self.game);
+        }
     }
 
     /// Sets the invite code the lobby gave a restored room.
@@ -437,6 +470,9 @@ impl Room {
         let Some(events) = EventQueue::restore(saved.events) else {
             return false;
         };
+        if let Some(r) = &mut self.recorder {
+            r.drop_player(saved.player);
+        }
         self.game.drop_player(saved.player, self.fx.at(self.tick));
         self.sessions.insert(
             saved.player,
@@ -495,7 +531,7 @@ impl Room {
                 _ = shutdown.wait() => break,
                 _ = tokio::time::sleep_until(clock.deadline().into()) => {
                     let due = clock.advance(Instant::now());
-                    self.run_tick(due);
+                    self.guarded(|room| room.run_tick(due));
                 }
                 _ = sleep_until_opt(linger_end) => {
                     self.empty_since = None;
@@ -504,7 +540,7 @@ impl Room {
                     }
                 }
                 cmd = self.ctrl_rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
+                    Some(cmd) => self.guarded(|room| room.handle(cmd)),
                     None => break,
                 },
             }
@@ -522,6 +558,45 @@ impl Room {
             self.lobby.keep(self.state());
         }
         self.end();
+    }
+
+    /// Runs `f`, which calls the game, catching a panic: the game is not
+    /// called again, its recording ends with the panic's message (the file
+    /// is named in the log), every player is closed with 1011, and the
+    /// room closes. Other rooms never notice.
+    fn guarded(&mut self, f: impl FnOnce(&mut Self)) {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let Err(panic) = caught else {
+            return;
+        };
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        self.panicked = true;
+        self.metrics.room_panics.fetch_add(1, Relaxed);
+        let recording = self.recorder.as_mut().map(|r| {
+            r.end(EndKind::Panicked, &message);
+            r.path().display().to_string()
+        });
+        tracing::error!(
+            room = self.id,
+            room_type = self.kind.name(),
+            tick = self.tick,
+            panic = %message,
+            recording = recording.as_deref().unwrap_or("none (run with --record DIR to keep one)"),
+            "the room's game panicked: the room is closed; `server replay` of its recording reproduces the panic"
+        );
+        let tokens: Vec<ResumeToken> = self.sessions.values().map(|s| s.token).collect();
+        for session in self.sessions.values() {
+            if let Some(link) = &session.link {
+                link.mailbox
+                    .kick(CloseCode::InternalError, "the room failed and was closed");
+            }
+        }
+        self.lobby.end_room(self.id, &tokens);
+        self.closed = true;
     }
 
     fn handle(&mut self, cmd: RoomCmd) {
@@ -604,6 +679,9 @@ impl Room {
         reply: oneshot::Sender<Result<Welcome, Refusal>>,
     ) {
         let player = self.lobby.next_player_id();
+        if let Some(r) = &mut self.recorder {
+            r.join_attempt(player);
+        }
         let attempt = self.game.join_attempt(player, self.fx.at(self.tick));
         self.apply_effects();
         if let Err(reason) = attempt {
@@ -631,6 +709,9 @@ impl Room {
             },
         );
         self.metrics.players.fetch_add(1, Relaxed);
+        if let Some(r) = &mut self.recorder {
+            r.join(player);
+        }
         self.game.join(player, self.fx.at(self.tick));
         // The Welcome carries the invite code, which the join may have
         // brought (a game that makes its room private); effects first.
@@ -690,6 +771,9 @@ impl Room {
             }
         };
         if was_dropped {
+            if let Some(r) = &mut self.recorder {
+                r.resume(player);
+            }
             self.game.resume(player, self.fx.at(self.tick));
             self.apply_effects();
         }
@@ -715,6 +799,9 @@ impl Room {
         if session.link.take().is_some() {
             session.dropped_at = Some(Instant::now());
             self.metrics.players_dropped.fetch_add(1, Relaxed);
+            if let Some(r) = &mut self.recorder {
+                r.drop_player(player);
+            }
             self.game.drop_player(player, self.fx.at(self.tick));
         }
     }
@@ -729,6 +816,9 @@ impl Room {
         self.metrics.players.fetch_sub(1, Relaxed);
         if session.link.is_none() {
             self.metrics.players_dropped.fetch_sub(1, Relaxed);
+        }
+        if let Some(r) = &mut self.recorder {
+            r.leave(player);
         }
         self.game.leave(player, self.fx.at(self.tick));
         match self.lobby.release(self.id, Some(&session.token)) {
@@ -862,6 +952,7 @@ impl Room {
         }
         self.lobby.end_room(self.id, &tokens);
         tracing::info!(room = self.id, reason = %reason, "room ended by its game");
+        self.ended = Some(reason);
         self.closed = true;
     }
 
@@ -879,8 +970,14 @@ impl Room {
         self.take_messages();
         for _ in 0..due.steps {
             self.tick = self.tick.wrapping_add(1);
+            if let Some(r) = &mut self.recorder {
+                r.step();
+            }
             self.game.step(self.fx.at(self.tick));
             self.apply_effects();
+            if let Some(r) = &mut self.recorder {
+                r.stepped(&*self.game);
+            }
             if self.closed {
                 return;
             }
@@ -950,16 +1047,21 @@ impl Room {
     /// are dropped.
     fn take_messages(&mut self) {
         let sessions = &mut self.sessions;
-        self.game.take_messages(&mut |from: Sender, seq: u32| {
-            let Some(session) = sessions.get_mut(&from.player) else {
-                return false;
-            };
-            if session.link.as_ref().is_none_or(|l| l.conn != from.conn) {
-                return false;
-            }
-            session.ack = session.ack.max(seq);
-            true
-        });
+        let recorder = &mut self.recorder;
+        self.game
+            .take_messages(&mut |from: Sender, seq: u32, data: &[u8]| {
+                let Some(session) = sessions.get_mut(&from.player) else {
+                    return false;
+                };
+                if session.link.as_ref().is_none_or(|l| l.conn != from.conn) {
+                    return false;
+                }
+                session.ack = session.ack.max(seq);
+                if let Some(r) = recorder {
+                    r.message(from.player, seq, data);
+                }
+                true
+            });
     }
 
     fn expire_dropped(&mut self, now: Instant) {
@@ -1062,6 +1164,17 @@ impl Room {
             .fetch_sub(dropped as i64, Relaxed);
         if self.send_rate.degraded() {
             self.metrics.rooms_degraded.fetch_sub(1, Relaxed);
+        }
+        if let Some(r) = &mut self.recorder {
+            match &self.ended {
+                Some(reason) => r.end(EndKind::Ended, reason),
+                None if self.closed => r.end(EndKind::Closed, ""),
+                None => r.end(EndKind::Stopped, ""),
+            }
+        }
+        if self.panicked {
+            // A game that panicked is not called again.
+            return;
         }
         self.game.end();
         tracing::debug!(

@@ -1,0 +1,423 @@
+//! Recording rooms (`--record DIR`), and replaying their files.
+//!
+//! Every room of a recording server keeps a [`Recorder`]: each call the
+//! room makes on its game (joins, drops, resumes, leaves, the messages it
+//! lets through with their bytes as they arrived, and the steps) is
+//! appended to a buffer before the call is made, a hash of the game's
+//! state after every step, and a keyframe (the game's `save`) every few
+//! seconds. About once a second the buffer goes, whole, to one writer
+//! thread over a bounded queue; the writer compresses it and appends it to
+//! the room's file ([`format`]). The room never waits: when the queue is
+//! full the chunk is dropped and counted, and the room's next chunk starts
+//! with a keyframe, so that the recording goes on after a gap. A write that
+//! fails (a full disk) stops that room's recording, never the room.
+//!
+//! [`replay`] reads a file and re-simulates it without any network
+//! (`server replay FILE --verify`).
+
+pub mod format;
+pub mod replay;
+
+use crate::metrics::Metrics;
+use format::{ChunkWriter, EndKind, Header};
+use game_api::{DynGame, PlayerId};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Chunks waiting for the writer beyond this are dropped: at a chunk a
+/// second per room, over ten seconds of a thousand rooms, and a bound on
+/// the memory a stuck disk can cost.
+const QUEUE: usize = 10_000;
+
+/// How rooms are recorded.
+#[derive(Clone, Debug)]
+pub struct RecordSettings {
+    /// Where the files go.
+    pub dir: PathBuf,
+    /// A state hash after every this many steps.
+    pub hash_every: u32,
+    /// A keyframe this often (rounded to whole ticks of each room type).
+    pub keyframe_every: Duration,
+    /// Most bytes one room's recording holds before compression; past
+    /// them the recording ends (`EndKind::Full`) and the room goes on.
+    pub max_bytes: u64,
+}
+
+/// The recordings of one server: where they go, and the writer thread.
+pub struct Recordings {
+    settings: RecordSettings,
+    /// Chunks for the writer.
+    tx: SyncSender<Job>,
+    /// The writer, until [`Recordings::finish`] joins it.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+    /// Numbers the files of this process.
+    next_file: AtomicU64,
+}
+
+/// A chunk for the writer.
+enum Job {
+    Chunk {
+        /// The recording's number in this process.
+        file: u64,
+        /// Its path; with its header on the recording's first chunk.
+        open: Option<(Arc<Path>, Vec<u8>)>,
+        /// The chunk, uncompressed.
+        payload: Vec<u8>,
+        /// Whether the recording ends with it.
+        last: bool,
+    },
+    /// Everything before has been written: reply, then stop.
+    Finish(std::sync::mpsc::Sender<()>),
+}
+
+impl Recordings {
+    /// Creates `settings.dir` if needed and starts the writer thread.
+    pub fn start(settings: RecordSettings, metrics: Arc<Metrics>) -> std::io::Result<Arc<Self>> {
+        std::fs::create_dir_all(&settings.dir)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let writer_metrics = metrics.clone();
+        let writer = std::thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || write_loop(rx, &writer_metrics))?;
+        Ok(Arc::new(Self {
+            settings,
+            tx,
+            writer: Mutex::new(Some(writer)),
+            metrics,
+            next_file: AtomicU64::new(0),
+        }))
+    }
+
+    /// Where the recordings go.
+    pub fn dir(&self) -> &Path {
+        &self.settings.dir
+    }
+
+    /// A recorder for a new room: `header` says what it is (its
+    /// `hash_every` is set here); `game` is the room's game, whose state is
+    /// the recording's first keyframe.
+    pub fn recorder(self: &Arc<Self>, mut header: Header, game: &dyn DynGame) -> Recorder {
+        header.hash_every = self.settings.hash_every.max(1);
+        let file = self.next_file.fetch_add(1, Relaxed);
+        let name = format!(
+            "{}-{}-{}.replay",
+            header.room_type, header.room, header.started_unix_ms
+        );
+        let path: Arc<Path> = self.settings.dir.join(name).into();
+        let tick_hz = f64::from(header.tick_hz.max(1));
+        let keyframe_every = (self.settings.keyframe_every.as_secs_f64() * tick_hz).round() as u32;
+        game.keep_message_bytes();
+        let mut recorder = Recorder {
+            recordings: self.clone(),
+            file,
+            path,
+            header: Some(header.clone()),
+            buf: Vec::with_capacity(4096),
+            tick: header.start_tick,
+            hash_every: header.hash_every.max(1),
+            keyframe_every: keyframe_every.max(1),
+            chunk_ticks: u32::from(header.tick_hz.max(1)),
+            chunk_start: header.start_tick,
+            keyframe_due: false,
+            recorded: 0,
+            done: false,
+        };
+        recorder.begin_chunk(Some(game));
+        self.metrics.recordings_open.fetch_add(1, Relaxed);
+        recorder
+    }
+
+    /// Waits (up to `timeout`) for every chunk sent so far to be written,
+    /// then stops the writer. Called once the rooms have stopped.
+    pub fn finish(&self, timeout: Duration) -> bool {
+        let (reply, done) = std::sync::mpsc::channel();
+        // Blocking send: at shutdown the rooms are gone, and the writer
+        // drains the queue.
+        if self.tx.send(Job::Finish(reply)).is_err() {
+            return false;
+        }
+        let written = done.recv_timeout(timeout).is_ok();
+        if written
+            && let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            let _ = writer.join();
+        }
+        written
+    }
+}
+
+/// One room's recording, kept by the room and written on its tick.
+pub struct Recorder {
+    recordings: Arc<Recordings>,
+    file: u64,
+    path: Arc<Path>,
+    /// The header, until a chunk carrying it reaches the writer.
+    header: Option<Header>,
+    /// The chunk being built.
+    buf: Vec<u8>,
+    /// The room's tick.
+    tick: u32,
+    hash_every: u32,
+    keyframe_every: u32,
+    /// Ticks per chunk.
+    chunk_ticks: u32,
+    /// The tick the chunk being built started at.
+    chunk_start: u32,
+    /// A chunk was dropped: the next starts with a keyframe.
+    keyframe_due: bool,
+    /// Bytes handed to the writer so far (uncompressed).
+    recorded: u64,
+    /// Ended (or failed): nothing more is recorded.
+    done: bool,
+}
+
+impl Recorder {
+    /// The file this recording goes to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin_chunk(&mut self, keyframe: Option<&dyn DynGame>) {
+        self.buf.clear();
+        self.chunk_start = self.tick;
+        ChunkWriter::begin(&mut self.buf, self.tick);
+        if let Some(game) = keyframe {
+            ChunkWriter::keyframe(&mut self.buf, &game.save());
+        }
+    }
+
+    /// A restored room's tick (before anything else is recorded): the
+    /// recording starts over there, from the game's state.
+    pub fn restart_at(&mut self, tick: u32, game: &dyn DynGame) {
+        self.tick = tick;
+        if let Some(header) = &mut self.header {
+            header.start_tick = tick;
+            header.restored = true;
+        }
+        self.begin_chunk(Some(game));
+    }
+
+    /// `join_attempt` is about to be made.
+    pub fn join_attempt(&mut self, player: PlayerId) {
+        if !self.done {
+            ChunkWriter::join_attempt(&mut self.buf, player);
+        }
+    }
+
+    /// `join` is about to be made.
+    pub fn join(&mut self, player: PlayerId) {
+        if !self.done {
+            ChunkWriter::join(&mut self.buf, player);
+        }
+    }
+
+    /// `drop_player` is about to be made.
+    pub fn drop_player(&mut self, player: PlayerId) {
+        if !self.done {
+            ChunkWriter::drop_player(&mut self.buf, player);
+        }
+    }
+
+    /// `resume` is about to be made.
+    pub fn resume(&mut self, player: PlayerId) {
+        if !self.done {
+            ChunkWriter::resume(&mut self.buf, player);
+        }
+    }
+
+    /// `leave` is about to be made.
+    pub fn leave(&mut self, player: PlayerId) {
+        if !self.done {
+            ChunkWriter::leave(&mut self.buf, player);
+        }
+    }
+
+    /// A message goes to the next step.
+    pub fn message(&mut self, player: PlayerId, seq: u32, data: &[u8]) {
+        if !self.done {
+            ChunkWriter::message(&mut self.buf, player, seq, data);
+        }
+    }
+
+    /// The game is about to step.
+    pub fn step(&mut self) {
+        if !self.done {
+            ChunkWriter::step(&mut self.buf);
+        }
+        self.tick = self.tick.wrapping_add(1);
+    }
+
+    /// The game has stepped: its hash (every `hash_every` ticks); at a
+    /// chunk's end (a second of ticks, or a keyframe's tick) the chunk goes
+    /// to the writer and the next begins, with a keyframe on the keyframe
+    /// ticks and after a dropped chunk.
+    pub fn stepped(&mut self, game: &dyn DynGame) {
+        if self.done {
+            return;
+        }
+        let keyframe_tick = self.tick.is_multiple_of(self.keyframe_every);
+        let hash_now = self.tick.is_multiple_of(self.hash_every);
+        let boundary =
+            keyframe_tick || self.tick.wrapping_sub(self.chunk_start) >= self.chunk_ticks;
+        let mut saved = hash_now.then(|| game.save());
+        if let Some(saved) = &saved {
+            ChunkWriter::hash(&mut self.buf, format::short_hash(saved));
+        }
+        if !boundary {
+            return;
+        }
+        // A failed send sets `keyframe_due`: the chunk after a gap starts
+        // with a keyframe, so a replay goes on from there.
+        self.send(false);
+        if self.done {
+            return;
+        }
+        self.chunk_start = self.tick;
+        ChunkWriter::begin(&mut self.buf, self.tick);
+        if keyframe_tick || self.keyframe_due {
+            let saved = saved.get_or_insert_with(|| game.save());
+            ChunkWriter::keyframe(&mut self.buf, saved);
+            self.keyframe_due = false;
+        }
+    }
+
+    /// The recording ends: `kind` and its text are its last record, and
+    /// everything goes to the writer.
+    pub fn end(&mut self, kind: EndKind, text: &str) {
+        if self.done {
+            return;
+        }
+        ChunkWriter::end(&mut self.buf, kind, text);
+        self.send(true);
+        self.finish();
+    }
+
+    /// Stops recording (counted once).
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.recordings
+                .metrics
+                .recordings_open
+                .fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Hands the chunk being built to the writer, without waiting.
+    fn send(&mut self, last: bool) {
+        let limit = self.recordings.settings.max_bytes;
+        if !last && self.recorded + self.buf.len() as u64 > limit {
+            tracing::warn!(path = %self.path.display(), limit,
+                "room recording reached its size limit: the room goes on unrecorded");
+            self.buf.clear();
+            ChunkWriter::begin(&mut self.buf, self.tick);
+            ChunkWriter::end(&mut self.buf, EndKind::Full, "");
+            self.send(true);
+            self.finish();
+            return;
+        }
+        self.recorded += self.buf.len() as u64;
+        let capacity = self.buf.capacity();
+        let payload = std::mem::replace(&mut self.buf, Vec::with_capacity(capacity));
+        let job = Job::Chunk {
+            file: self.file,
+            open: self
+                .header
+                .as_ref()
+                .map(|h| (self.path.clone(), format::header_payload(h))),
+            payload,
+            last,
+        };
+        match self.recordings.tx.try_send(job) {
+            Ok(()) => self.header = None,
+            Err(TrySendError::Full(_)) => {
+                self.recordings
+                    .metrics
+                    .record_chunks_dropped
+                    .fetch_add(1, Relaxed);
+                self.keyframe_due = true;
+            }
+            Err(TrySendError::Disconnected(_)) => self.finish(),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // A room always ends its recording; this covers a room dropped
+        // without running (a server dropped before it ran).
+        self.end(EndKind::Stopped, "the room was dropped");
+    }
+}
+
+/// The writer thread: compresses chunks and appends them to their files.
+fn write_loop(rx: Receiver<Job>, metrics: &Metrics) {
+    let mut files: HashMap<u64, (File, Arc<Path>)> = HashMap::new();
+    let mut failed = std::collections::HashSet::new();
+    while let Ok(job) = rx.recv() {
+        let (file, open, payload, last) = match job {
+            Job::Chunk {
+                file,
+                open,
+                payload,
+                last,
+            } => (file, open, payload, last),
+            Job::Finish(reply) => {
+                let _ = reply.send(());
+                return;
+            }
+        };
+        if failed.contains(&file) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        if let Some((path, header)) = open {
+            match File::create(&path) {
+                Ok(f) => {
+                    files.insert(file, (f, path));
+                    bytes.extend_from_slice(format::MAGIC);
+                    bytes.extend(format::frame(&header));
+                }
+                Err(e) => {
+                    metrics.record_write_errors.fetch_add(1, Relaxed);
+                    tracing::error!(path = %path.display(), cause = %e,
+                        "cannot create a room recording: that room goes unrecorded");
+                    failed.insert(file);
+                    continue;
+                }
+            }
+        }
+        let Some((f, path)) = files.get_mut(&file) else {
+            // Its first chunk, with the header, was dropped: nothing to
+            // append to. (The recorder sends the header again.)
+            continue;
+        };
+        bytes.extend(format::frame(&payload));
+        match f.write_all(&bytes) {
+            Ok(()) => {
+                metrics.record_chunks_written.fetch_add(1, Relaxed);
+                metrics
+                    .record_bytes_written
+                    .fetch_add(bytes.len() as u64, Relaxed);
+            }
+            Err(e) => {
+                metrics.record_write_errors.fetch_add(1, Relaxed);
+                tracing::error!(path = %path.display(), cause = %e,
+                    "room recording write failed: the rest of that room goes unrecorded");
+                files.remove(&file);
+                failed.insert(file);
+                continue;
+            }
+        }
+        if last {
+            files.remove(&file);
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! `server replay FILE... [--verify]`: re-simulates recordings without any
+//! network and, with `--verify`, checks every recorded hash and keyframe.
+//!
+//! The game is made from the recording alone (its room type's name and
+//! configuration, options, seed and tick rate are in the header), so the
+//! replaying process's flags do not matter; only its code does: a replay
+//! by another build of the game may diverge, and says where.
+//!
+//! A recording that ends with its game's panic replays up to the call
+//! that panicked, makes it, and reports whether the panic came again.
+
+use super::format::{self, EndKind, Record, Recording};
+use game_api::replay::{Input, Replayer};
+use game_api::{RoomOptions, RoomType};
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// What a replay went through.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The first tick replayed, and the last reached.
+    pub ticks: (u32, u32),
+    /// Calls made on the game (steps included).
+    pub inputs: u64,
+    /// Game messages among them.
+    pub messages: u64,
+    /// Distinct players that joined.
+    pub players: u64,
+    /// Hashes compared (with `--verify`).
+    pub hashes: u64,
+    /// Keyframes compared byte for byte (with `--verify`).
+    pub keyframes: u64,
+    /// Stretches of ticks the recording does not hold (chunks the server
+    /// dropped rather than wait): from, to.
+    pub gaps: Vec<(u32, u32)>,
+    /// How the recording ended, if it did.
+    pub end: Option<(EndKind, String)>,
+    /// The recorded panic, come again in the replay: its message.
+    pub panic: Option<String>,
+}
+
+/// Why a replay stopped short.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayFailure {
+    /// The recording's game is not one this build has.
+    #[error("the recording's room type {0:?} is not registered here (registered: {1})")]
+    UnknownRoomType(String, String),
+    /// The game could not be made from the recording.
+    #[error("{0}")]
+    Game(String),
+    /// The recording cannot be followed (a gap without a keyframe after it).
+    #[error("{0}")]
+    Unfollowable(String),
+    /// The replay differs from the recording.
+    #[error("diverged at tick {tick}: {what}")]
+    Diverged {
+        /// The first tick whose state differs.
+        tick: u32,
+        /// What differs.
+        what: String,
+    },
+    /// The game panicked in the replay where the room did not.
+    #[error("the game panicked at tick {tick}, where the recorded room did not: {message}")]
+    Panicked {
+        /// The tick of the call that panicked.
+        tick: u32,
+        /// The panic's message.
+        message: String,
+    },
+    /// The room's game panicked, but its replay did not.
+    #[error(
+        "the recorded room panicked ({0}), but the replay did not: the panic is not reproduced"
+    )]
+    NotReproduced(String),
+}
+
+/// Replays `recording` with the room types of this build; with `verify`,
+/// compares every recorded hash and keyframe with the replay's.
+pub fn replay(
+    room_types: &[RoomType],
+    recording: &Recording,
+    verify: bool,
+) -> Result<Report, ReplayFailure> {
+    let header = &recording.header;
+    let room_type = room_types
+        .iter()
+        .find(|t| t.name() == header.room_type)
+        .ok_or_else(|| {
+            let names: Vec<&str> = room_types.iter().map(RoomType::name).collect();
+            ReplayFailure::UnknownRoomType(header.room_type.clone(), names.join(", "))
+        })?
+        .with_config_bytes(&header.config)
+        .map_err(ReplayFailure::Game)?;
+    let options = RoomOptions::new(header.options.clone());
+    let panicked = match recording.end() {
+        Some((EndKind::Panicked, message)) => Some(message.to_owned()),
+        _ => None,
+    };
+    let mut report = Report {
+        ticks: (header.start_tick, header.start_tick),
+        end: recording.end().map(|(k, t)| (k, t.to_owned())),
+        ..Report::default()
+    };
+    let mut players = std::collections::BTreeSet::new();
+    let mut game: Option<Replayer> = None;
+    // What entered the game since the last hash: named when a hash differs.
+    let mut recent: Vec<Input> = Vec::new();
+    let last_chunk = recording.chunks.len().saturating_sub(1);
+    for (c, chunk) in recording.chunks.iter().enumerate() {
+        let mut records = chunk.records.as_slice();
+        let continues = game.as_ref().is_some_and(|g| g.tick() == chunk.first_tick);
+        if !continues {
+            let Some((Record::Keyframe(saved), rest)) = records.split_first() else {
+                return Err(ReplayFailure::Unfollowable(match &game {
+                    None => format!(
+                        "the recording's first chunk (byte {}) does not start with a keyframe",
+                        chunk.offset
+                    ),
+                    Some(g) => format!(
+                        "ticks {} to {} are missing (the server dropped them) and the chunk after them (byte {}) has no keyframe to go on from",
+                        g.tick(),
+                        chunk.first_tick,
+                        chunk.offset
+                    ),
+                }));
+            };
+            records = rest;
+            match &game {
+                None if !header.restored && chunk.first_tick == 0 => {
+                    // A new room: made from its seed, as the room was; its
+                    // first state must be the recorded one.
+                    let fresh = Replayer::new(&room_type, &options, header.seed, header.tick_hz)
+                        .map_err(|e| ReplayFailure::Game(e.to_string()))?;
+                    if verify {
+                        compare_keyframe(&fresh.keyframe(), saved, 0)?;
+                        report.keyframes += 1;
+                    }
+                    game = Some(fresh);
+                }
+                previous => {
+                    if let Some(g) = previous {
+                        report.gaps.push((g.tick(), chunk.first_tick));
+                    }
+                    game = Some(
+                        Replayer::from_keyframe(
+                            &room_type,
+                            &options,
+                            saved,
+                            chunk.first_tick,
+                            header.tick_hz,
+                        )
+                        .map_err(|e| ReplayFailure::Game(e.to_string()))?,
+                    );
+                }
+            }
+        }
+        let Some(g) = game.as_mut() else {
+            unreachable!("a chunk either continues the game or starts it from a keyframe");
+        };
+        for (i, record) in records.iter().enumerate() {
+            match record {
+                Record::Input(input) => {
+                    let last_input = panicked.is_some()
+                        && c == last_chunk
+                        && records[i + 1..]
+                            .iter()
+                            .all(|r| matches!(r, Record::End(..)));
+                    report.inputs += 1;
+                    match input {
+                        Input::Message { .. } => report.messages += 1,
+                        Input::Join(p) => {
+                            players.insert(*p);
+                        }
+                        _ => {}
+                    }
+                    let tick = g.tick();
+                    let applied = catch_unwind(AssertUnwindSafe(|| g.apply(input)));
+                    match applied {
+                        Ok(result) => result.map_err(|e| ReplayFailure::Game(e.to_string()))?,
+                        Err(panic) => {
+                            let message = panic_message(&*panic);
+                            if last_input {
+                                report.panic = Some(message);
+                                report.ticks.1 = tick;
+                                report.players = players.len() as u64;
+                                return Ok(report);
+                            }
+                            return Err(ReplayFailure::Panicked { tick, message });
+                        }
+                    }
+                    if verify {
+                        recent.push(input.clone());
+                    }
+                }
+                Record::Hash(hash) if verify => {
+                    let replayed = format::short_hash(&g.keyframe());
+                    if replayed != *hash {
+                        return Err(ReplayFailure::Diverged {
+                            tick: g.tick(),
+                            what: format!(
+                                "the state hashes to {replayed:08x}, the recording has {hash:08x}; what entered the game since the last hash: {}",
+                                describe(&recent)
+                            ),
+                        });
+                    }
+                    report.hashes += 1;
+                    recent.clear();
+                }
+                Record::Keyframe(saved) if verify => {
+                    compare_keyframe(&g.keyframe(), saved, g.tick())?;
+                    report.keyframes += 1;
+                }
+                Record::Hash(_) | Record::Keyframe(_) | Record::End(..) => {}
+            }
+        }
+        report.ticks.1 = g.tick();
+    }
+    report.players = players.len() as u64;
+    if let Some(message) = panicked {
+        return Err(ReplayFailure::NotReproduced(message));
+    }
+    Ok(report)
+}
+
+/// Checks a keyframe byte for byte; the error names the first difference.
+fn compare_keyframe(replayed: &[u8], recorded: &[u8], tick: u32) -> Result<(), ReplayFailure> {
+    if replayed == recorded {
+        return Ok(());
+    }
+    let at = replayed
+        .iter()
+        .zip(recorded)
+        .position(|(a, b)| a != b)
+        .unwrap_or(replayed.len().min(recorded.len()));
+    let around = |b: &[u8]| {
+        let end = (at + 8).min(b.len());
+        format!("{:02x?}", &b[at.min(end)..end])
+    };
+    Err(ReplayFailure::Diverged {
+        tick,
+        what: format!(
+            "the game's saved state ({} bytes) differs from the recorded keyframe ({} bytes) from byte {at} on: {} replayed, {} recorded",
+            replayed.len(),
+            recorded.len(),
+            around(replayed),
+            around(recorded)
+        ),
+    })
+}
+
+/// A short account of some inputs: counts, and the players they concern.
+fn describe(inputs: &[Input]) -> String {
+    if inputs.is_empty() {
+        return "nothing".into();
+    }
+    let mut out = String::new();
+    let mut messages: Vec<u32> = Vec::new();
+    let mut steps = 0;
+    for input in inputs {
+        match input {
+            Input::Message { player, .. } => messages.push(*player),
+            Input::Step => steps += 1,
+            other => {
+                let _ = write!(out, "{other:?}, ");
+            }
+        }
+    }
+    messages.sort_unstable();
+    messages.dedup();
+    let _ = write!(
+        out,
+        "{steps} step(s), messages from {} player(s) {:?}",
+        messages.len(),
+        &messages[..messages.len().min(12)]
+    );
+    out
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// What `server replay` takes.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "server replay",
+    about = "Re-simulates room recordings (server --record DIR) without any network."
+)]
+pub struct ReplayArgs {
+    /// Recordings to replay (`.replay` files; a directory means every
+    /// recording in it).
+    #[arg(required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Check every recorded state hash and keyframe against the replay;
+    /// exits 1 at the first divergence, naming its tick and what differs.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// `server replay`: replays each file and prints what happened. Exits 0
+/// when every file replayed (and verified), 1 when one diverged or
+/// panicked where its room did not, 2 when one could not be read or
+/// followed, 3 when one reproduced its room's panic (and nothing worse
+/// happened).
+pub fn main(room_types: &[RoomType], args: &ReplayArgs) -> ExitCode {
+    let mut files = Vec::new();
+    for path in &args.files {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<_> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "replay"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut worst = 0u8;
+    for path in &files {
+        let code = replay_file(room_types, path, args.verify);
+        // Divergence (1) outranks an unreadable file (2) and a reproduced
+        // panic (3): it is what a determinism check is for.
+        worst = match (worst, code) {
+            (1, _) | (_, 1) => 1,
+            (a, b) => a.max(b),
+        };
+    }
+    println!(
+        "replay: {} recording(s), {}",
+        files.len(),
+        match worst {
+            0 if args.verify => "all verified",
+            0 => "all replayed",
+            1 => "a replay diverged or panicked (see above)",
+            2 => "a recording could not be read or followed (see above)",
+            _ => "a recorded panic was reproduced (see above)",
+        }
+    );
+    ExitCode::from(worst)
+}
+
+/// Replays one file; its exit code as [`main`] says.
+fn replay_file(room_types: &[RoomType], path: &Path, verify: bool) -> u8 {
+    let name = path.display();
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("{name}: cannot read: {e}");
+            return 2;
+        }
+    };
+    let recording = match format::read(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return 2;
+        }
+    };
+    let h = &recording.header;
+    if h.server_version != env!("CARGO_PKG_VERSION") {
+        eprintln!(
+            "{name}: recorded by server {}, replayed by {}: a changed game may diverge",
+            h.server_version,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let started = Instant::now();
+    let result = replay(room_types, &recording, verify);
+    let took = started.elapsed().as_secs_f64();
+    match result {
+        Ok(report) => {
+            let seconds = f64::from(report.ticks.1.wrapping_sub(report.ticks.0))
+                / f64::from(h.tick_hz.max(1));
+            let mut line = format!(
+                "{name}: {} room {}, ticks {}..{} ({seconds:.1} s of play), {} players, {} messages",
+                h.room_type,
+                h.room,
+                report.ticks.0,
+                report.ticks.1,
+                report.players,
+                report.messages
+            );
+            if verify {
+                let _ = write!(
+                    line,
+                    "; {} hashes and {} keyframes match",
+                    report.hashes, report.keyframes
+                );
+            }
+            for (from, to) in &report.gaps {
+                let _ = write!(
+                    line,
+                    "; ticks {from}..{to} not recorded (dropped by the server)"
+                );
+            }
+            let _ = write!(
+                line,
+                "; {}; replayed in {took:.2} s",
+                match &report.end {
+                    Some((kind, text)) if text.is_empty() => kind.describe().to_owned(),
+                    Some((kind, text)) => format!("{}: {text}", kind.describe()),
+                    None =>
+                        "no end recorded (the room was still running, or the server was killed)"
+                            .to_owned(),
+                }
+            );
+            println!("{line}");
+            match report.panic {
+                Some(message) => {
+                    println!(
+                        "{name}: the room's panic is reproduced at tick {}: {message}",
+                        report.ticks.1
+                    );
+                    3
+                }
+                None => 0,
+            }
+        }
+        Err(failure) => {
+            eprintln!("{name}: {failure}");
+            match failure {
+                ReplayFailure::Diverged { .. }
+                | ReplayFailure::Panicked { .. }
+                | ReplayFailure::NotReproduced(_) => 1,
+                _ => 2,
+            }
+        }
+    }
+}
