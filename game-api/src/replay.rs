@@ -166,6 +166,21 @@ impl Replayer {
         Ok(())
     }
 
+    /// The game's welcome for `player` (what a client of the room got on
+    /// joining), into `out`: for a viewer showing the replay through the
+    /// game's own page.
+    pub fn welcome(&self, player: PlayerId, out: &mut Vec<u8>) {
+        self.game.welcome(player, out);
+    }
+
+    /// `player`'s view of the game now (its state, as the room would have
+    /// sent it), into `out`. Views are read from the game and do not feed
+    /// it, so watching a replay does not change it.
+    pub fn view(&mut self, player: PlayerId, out: &mut Vec<u8>) {
+        self.game.prepare_states();
+        self.game.state(player, out);
+    }
+
     /// The game's `save`: a keyframe to restore from.
     pub fn keyframe(&self) -> Vec<u8> {
         self.game.save()

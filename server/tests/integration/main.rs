@@ -13,6 +13,7 @@ mod hardening;
 mod hostile;
 mod http;
 mod lifecycle;
+mod record;
 mod restart;
 mod rooms;
 mod sessions;
