@@ -85,7 +85,10 @@ export class ServerProcess {
     }
     this.bin = bin;
     this.port = port;
-    this.args = args;
+    // Under scripts/test-web the game server records its rooms, one
+    // directory per port, for `server replay --verify` afterwards.
+    const recordDir = process.env.E2E_RECORD_DIR;
+    this.args = recordDir && bin === SERVER_BIN ? [...args, "--record", path.join(recordDir, String(port))] : args;
     this.log = createWriteStream(logPath, { flags: "a" });
     this.child = null;
   }
