@@ -81,18 +81,31 @@ impl Recordings {
     /// Creates `settings.dir` if needed and starts the writer thread.
     pub fn start(settings: RecordSettings, metrics: Arc<Metrics>) -> std::io::Result<Arc<Self>> {
         std::fs::create_dir_all(&settings.dir)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let writer_metrics = metrics.clone();
+        let (recordings, rx) = Self::open(settings, metrics, QUEUE);
+        let writer_metrics = recordings.metrics.clone();
         let writer = std::thread::Builder::new()
             .name("recorder".into())
             .spawn(move || write_loop(rx, &writer_metrics))?;
-        Ok(Arc::new(Self {
+        *recordings.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(writer);
+        Ok(recordings)
+    }
+
+    /// Recordings whose chunks wait in a queue of `queue`, for a writer
+    /// to take from the receiver.
+    fn open(
+        settings: RecordSettings,
+        metrics: Arc<Metrics>,
+        queue: usize,
+    ) -> (Arc<Self>, Receiver<Job>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue);
+        let recordings = Arc::new(Self {
             settings,
             tx,
-            writer: Mutex::new(Some(writer)),
+            writer: Mutex::new(None),
             metrics,
             next_file: AtomicU64::new(0),
-        }))
+        });
+        (recordings, rx)
     }
 
     /// Where the recordings go.
@@ -419,5 +432,121 @@ fn write_loop(rx: Receiver<Job>, metrics: &Metrics) {
         if last {
             files.remove(&file);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use format::Record;
+    use game_api::replay::Input;
+    use game_api::{Ctx, Game, RoomOptions, RoomType};
+
+    /// Counts its steps.
+    struct Steps(u32);
+
+    impl Game for Steps {
+        type Config = ();
+        type Message = u8;
+        type Event = ();
+
+        fn create(_: &(), _: &RoomOptions, _: u64) -> Result<Self, String> {
+            Ok(Self(0))
+        }
+        fn restore(_: &(), _: &RoomOptions, _: &[u8]) -> Result<Self, String> {
+            Err("not needed".into())
+        }
+        fn save(&self) -> Vec<u8> {
+            self.0.to_le_bytes().to_vec()
+        }
+        fn join(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn leave(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn step(&mut self, _: &[(PlayerId, u8)], _: &mut Ctx<'_, ()>) {
+            self.0 += 1;
+        }
+        fn state(&mut self, _: PlayerId, _: &mut Vec<u8>) {}
+    }
+
+    fn header() -> Header {
+        Header {
+            server_version: "test".into(),
+            room_type: "steps".into(),
+            config: Vec::new(),
+            room: 3,
+            options: Vec::new(),
+            seed: 0,
+            tick_hz: 2,
+            start_tick: 0,
+            restored: false,
+            hash_every: 1,
+            started_unix_ms: 9,
+        }
+    }
+
+    /// The chunks in the queue: (first tick, records, carries the header).
+    fn drain(rx: &Receiver<Job>) -> Vec<(u32, Vec<Record>, bool)> {
+        rx.try_iter()
+            .map(|job| match job {
+                Job::Chunk { open, payload, .. } => {
+                    let mut file = format::MAGIC.to_vec();
+                    file.extend(format::frame(&format::header_payload(&header())));
+                    file.extend(format::frame(&payload));
+                    let chunk = format::read(&file).unwrap().chunks.remove(0);
+                    (chunk.first_tick, chunk.records, open.is_some())
+                }
+                Job::Finish(_) => panic!("no finish was asked"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_the_writer_cannot_take_is_counted_and_the_next_starts_with_a_keyframe() {
+        let settings = RecordSettings {
+            dir: std::env::temp_dir(),
+            hash_every: 1,
+            keyframe_every: Duration::from_secs(60),
+            max_bytes: 1 << 20,
+        };
+        let metrics = Arc::new(Metrics::default());
+        // Room for one chunk, and no writer taking it.
+        let (recordings, rx) = Recordings::open(settings, metrics.clone(), 1);
+        let mut game = RoomType::new::<Steps>("steps", ())
+            .create(&RoomOptions::default(), 0, 8)
+            .unwrap();
+        let mut fx = game_api::Effects::new(0, 2);
+        let mut recorder = recordings.recorder(header(), &*game);
+        assert_eq!(metrics.recordings_open.load(Relaxed), 1);
+        recorder.join(1);
+        // Three chunks of two ticks each (2 Hz): the first is queued, the
+        // second dropped, the third queued after the first is taken.
+        for tick in 1..=6 {
+            recorder.step();
+            game.step(fx.at(tick));
+            recorder.stepped(&*game);
+            if tick == 4 {
+                assert_eq!(metrics.record_chunks_dropped.load(Relaxed), 1);
+                let first = drain(&rx);
+                assert_eq!(first.len(), 1);
+                let (tick0, records, with_header) = &first[0];
+                assert_eq!((*tick0, *with_header), (0, true));
+                assert_eq!(records[1], Record::Input(Input::Join(1)));
+            }
+        }
+        let after_gap = drain(&rx);
+        assert_eq!(after_gap.len(), 1, "the chunk of ticks 4-6");
+        let (tick4, records, with_header) = &after_gap[0];
+        assert_eq!((*tick4, *with_header), (4, false));
+        assert_eq!(
+            records[0],
+            Record::Keyframe(4u32.to_le_bytes().to_vec()),
+            "the chunk after a gap starts with a keyframe"
+        );
+        recorder.end(EndKind::Closed, "");
+        assert_eq!(metrics.recordings_open.load(Relaxed), 0);
+        let last = drain(&rx);
+        assert!(matches!(
+            last[0].1.last(),
+            Some(Record::End(EndKind::Closed, _))
+        ));
     }
 }

@@ -29,6 +29,10 @@ pub struct Report {
     pub messages: u64,
     /// Distinct players that joined.
     pub players: u64,
+    /// Players in the game summed over the steps replayed (a dropped
+    /// player is still in it): with the tick rate, the player-minutes the
+    /// recording holds.
+    pub player_ticks: u64,
     /// Hashes compared (with `--verify`).
     pub hashes: u64,
     /// Keyframes compared byte for byte (with `--verify`).
@@ -105,6 +109,9 @@ pub fn replay(
         ..Report::default()
     };
     let mut players = std::collections::BTreeSet::new();
+    // In the game now: joined and not left (from a keyframe on, the
+    // players the first resume or drop names).
+    let mut present = std::collections::BTreeSet::new();
     let mut game: Option<Replayer> = None;
     // What entered the game since the last hash: named when a hash differs.
     let mut recent: Vec<Input> = Vec::new();
@@ -173,8 +180,16 @@ pub fn replay(
                         Input::Message { .. } => report.messages += 1,
                         Input::Join(p) => {
                             players.insert(*p);
+                            present.insert(*p);
                         }
-                        _ => {}
+                        Input::Drop(p) | Input::Resume(p) => {
+                            present.insert(*p);
+                        }
+                        Input::Leave(p) => {
+                            present.remove(p);
+                        }
+                        Input::Step => report.player_ticks += present.len() as u64,
+                        Input::JoinAttempt(_) => {}
                     }
                     let tick = g.tick();
                     let applied = catch_unwind(AssertUnwindSafe(|| g.apply(input)));
@@ -387,14 +402,16 @@ fn replay_file(room_types: &[RoomType], path: &Path, verify: bool) -> u8 {
         Ok(report) => {
             let seconds = f64::from(report.ticks.1.wrapping_sub(report.ticks.0))
                 / f64::from(h.tick_hz.max(1));
+            let player_minutes = report.player_ticks as f64 / f64::from(h.tick_hz.max(1)) / 60.0;
             let mut line = format!(
-                "{name}: {} room {}, ticks {}..{} ({seconds:.1} s of play), {} players, {} messages",
+                "{name}: {} room {}, ticks {}..{} ({seconds:.1} s of play), {} players ({player_minutes:.2} player-minutes), {} messages, {} bytes",
                 h.room_type,
                 h.room,
                 report.ticks.0,
                 report.ticks.1,
                 report.players,
-                report.messages
+                report.messages,
+                bytes.len()
             );
             if verify {
                 let _ = write!(
@@ -441,5 +458,166 @@ fn replay_file(room_types: &[RoomType], path: &Path, verify: bool) -> u8 {
                 _ => 2,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::format::{Chunk, ChunkWriter, Header};
+    use game_api::{Ctx, Game, PlayerId};
+
+    /// Counts its steps and sums its messages; its save is both.
+    struct Tally(u32, u64);
+
+    impl Game for Tally {
+        type Config = u8;
+        type Message = u32;
+        type Event = ();
+
+        fn create(_: &u8, _: &RoomOptions, seed: u64) -> Result<Self, String> {
+            Ok(Self(0, seed))
+        }
+        fn restore(_: &u8, _: &RoomOptions, saved: &[u8]) -> Result<Self, String> {
+            let b: [u8; 12] = saved.try_into().map_err(|_| "twelve bytes".to_owned())?;
+            Ok(Self(
+                u32::from_le_bytes(b[..4].try_into().unwrap()),
+                u64::from_le_bytes(b[4..].try_into().unwrap()),
+            ))
+        }
+        fn save(&self) -> Vec<u8> {
+            let mut out = self.0.to_le_bytes().to_vec();
+            out.extend(self.1.to_le_bytes());
+            out
+        }
+        fn join(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn leave(&mut self, _: PlayerId, _: &mut Ctx<'_, ()>) {}
+        fn step(&mut self, messages: &[(PlayerId, u32)], _: &mut Ctx<'_, ()>) {
+            self.0 += 1;
+            self.1 = self
+                .1
+                .wrapping_add(messages.iter().map(|m| u64::from(m.1)).sum());
+        }
+        fn state(&mut self, _: PlayerId, _: &mut Vec<u8>) {}
+    }
+
+    fn tally() -> RoomType {
+        RoomType::new::<Tally>("tally", 0)
+    }
+
+    fn saved(steps: u32, sum: u64) -> Vec<u8> {
+        Tally(steps, sum).save()
+    }
+
+    /// A recording of a new room (seed 5) in two chunks: a player joins
+    /// and sends 3, two steps; then a chunk starting at `second_at` with
+    /// a keyframe when `keyframe`, one step.
+    fn recording(second_at: u32, keyframe: bool) -> Recording {
+        let mut first = Vec::new();
+        ChunkWriter::begin(&mut first, 0);
+        ChunkWriter::keyframe(&mut first, &saved(0, 5));
+        ChunkWriter::join_attempt(&mut first, 1);
+        ChunkWriter::join(&mut first, 1);
+        ChunkWriter::message(&mut first, 1, 1, &game_api::codec::to_vec(&3u32));
+        ChunkWriter::step(&mut first);
+        ChunkWriter::hash(&mut first, format::short_hash(&saved(1, 8)));
+        ChunkWriter::step(&mut first);
+        ChunkWriter::hash(&mut first, format::short_hash(&saved(2, 8)));
+        let mut second = Vec::new();
+        ChunkWriter::begin(&mut second, second_at);
+        if keyframe {
+            ChunkWriter::keyframe(&mut second, &saved(second_at, 100));
+        }
+        ChunkWriter::step(&mut second);
+        ChunkWriter::hash(
+            &mut second,
+            format::short_hash(&saved(second_at + 1, if keyframe { 100 } else { 8 })),
+        );
+        let chunk = |payload: &[u8]| {
+            let mut bytes = format::MAGIC.to_vec();
+            bytes.extend(format::frame(&format::header_payload(&header())));
+            bytes.extend(format::frame(payload));
+            format::read(&bytes).unwrap().chunks.remove(0)
+        };
+        Recording {
+            header: header(),
+            chunks: vec![chunk(&first), chunk(&second)],
+        }
+    }
+
+    fn header() -> Header {
+        Header {
+            server_version: "test".into(),
+            room_type: "tally".into(),
+            config: tally().config_bytes(),
+            room: 1,
+            options: Vec::new(),
+            seed: 5,
+            tick_hz: 10,
+            start_tick: 0,
+            restored: false,
+            hash_every: 1,
+            started_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_recording_verifies_and_counts_what_it_holds() {
+        let report = replay(&[tally()], &recording(2, false), true).unwrap();
+        assert_eq!(report.ticks, (0, 3));
+        assert_eq!((report.hashes, report.keyframes), (3, 1));
+        assert_eq!((report.players, report.messages), (1, 1));
+        assert_eq!(report.player_ticks, 3);
+        assert!(report.gaps.is_empty() && report.end.is_none());
+    }
+
+    #[test]
+    fn a_gap_goes_on_from_the_keyframe_after_it_and_without_one_is_an_error() {
+        let report = replay(&[tally()], &recording(40, true), true).unwrap();
+        assert_eq!(report.gaps, vec![(2, 40)]);
+        assert_eq!(report.ticks.1, 41);
+        match replay(&[tally()], &recording(40, false), true) {
+            Err(ReplayFailure::Unfollowable(what)) => {
+                assert!(what.contains("ticks 2 to 40 are missing"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_seed_or_an_unknown_game_is_named() {
+        let mut rec = recording(2, false);
+        rec.header.seed = 6;
+        match replay(&[tally()], &rec, true) {
+            Err(ReplayFailure::Diverged { tick: 0, what }) => {
+                assert!(what.contains("from byte 4 on"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        rec.header.room_type = "chess".into();
+        assert_eq!(
+            replay(&[tally()], &rec, true),
+            Err(ReplayFailure::UnknownRoomType(
+                "chess".into(),
+                "tally".into()
+            ))
+        );
+        rec.header.room_type = "tally".into();
+        rec.header.config = vec![0xff, 0xff];
+        assert!(matches!(
+            replay(&[tally()], &rec, true),
+            Err(ReplayFailure::Game(_))
+        ));
+    }
+
+    #[test]
+    fn a_first_chunk_without_a_keyframe_cannot_be_followed() {
+        let mut rec = recording(2, false);
+        let first: &mut Chunk = &mut rec.chunks[0];
+        first.records.remove(0);
+        assert!(matches!(
+            replay(&[tally()], &rec, true),
+            Err(ReplayFailure::Unfollowable(_))
+        ));
     }
 }

@@ -63,7 +63,9 @@ async fn a_played_arena_room_replays_hash_for_hash_and_a_changed_input_diverges_
     }
     let (dropped, w0) = players.remove(0);
     drop(dropped);
-    server.wait_metric("game_players_dropped", |v| v == 1.0).await;
+    server
+        .wait_metric("game_players_dropped", |v| v == 1.0)
+        .await;
     let mut back = server.connect().await;
     back.resume(w0.resume_token, 0).await.expect("resume");
     input(&mut back, 2, -60, -60).await;
@@ -101,7 +103,11 @@ async fn a_played_arena_room_replays_hash_for_hash_and_a_changed_input_diverges_
     assert_eq!(report.players, 3);
     assert!(report.messages >= 40, "{report:?}");
     assert!(report.keyframes >= 2, "the start and at least one more");
-    assert_eq!(report.hashes, u64::from(report.ticks.1), "a hash every tick");
+    assert_eq!(
+        report.hashes,
+        u64::from(report.ticks.1),
+        "a hash every tick"
+    );
     assert!(report.gaps.is_empty());
 
     let (second_name, second) = &files[1];
@@ -124,9 +130,7 @@ async fn a_played_arena_room_replays_hash_for_hash_and_a_changed_input_diverges_
         for record in &mut chunk.records {
             match record {
                 Record::Input(game_api::replay::Input::Step) => tick += 1,
-                Record::Input(game_api::replay::Input::Message { data, seq, .. })
-                    if *seq == 20 =>
-                {
+                Record::Input(game_api::replay::Input::Message { data, seq, .. }) if *seq == 20 => {
                     let mut other = Vec::new();
                     game_api::codec::encode(&arena::msg::Move { dx: 0, dy: 0 }, &mut other);
                     assert_ne!(*data, other, "the recorded move is a moving one");
