@@ -54,6 +54,9 @@ pub struct Replayer {
     fx: Effects,
     tick: u32,
     tick_hz: u16,
+    /// With [`Replayer::keep_events`]: the events the game sent since the
+    /// last [`Replayer::take_events`].
+    events: Option<Vec<(crate::Target, bytes::Bytes)>>,
 }
 
 /// Why a replay could not go on.
@@ -120,7 +123,20 @@ impl Replayer {
             fx: Effects::new(tick, tick_hz),
             tick,
             tick_hz,
+            events: None,
         }
+    }
+
+    /// Keeps the events the game sends from now on, for
+    /// [`Replayer::take_events`] (a viewer shows them; a verification does
+    /// not need them).
+    pub fn keep_events(&mut self) {
+        self.events.get_or_insert_with(Vec::new);
+    }
+
+    /// The events the game sent since the last call, with their targets.
+    pub fn take_events(&mut self) -> Vec<(crate::Target, bytes::Bytes)> {
+        self.events.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The tick of the last step (0 before the first).
@@ -160,9 +176,12 @@ impl Replayer {
                 self.game.step(self.fx.at(self.tick));
             }
         }
-        // What the game asked the room to do is the room's business; the
-        // game's own state is all a replay compares.
-        self.fx = Effects::new(self.tick, self.tick_hz);
+        // What else the game asked the room to do is the room's business;
+        // the game's own state is all a replay compares.
+        let fx = std::mem::replace(&mut self.fx, Effects::new(self.tick, self.tick_hz));
+        if let Some(events) = &mut self.events {
+            events.extend(fx.events);
+        }
         Ok(())
     }
 

@@ -82,6 +82,11 @@ pub struct RoomSettings {
     /// the last one sent (for turn-based games whose state rarely moves);
     /// otherwise every tick.
     pub skip_unchanged_states: bool,
+    /// Whether a live room of this type may be watched by spectators (who
+    /// are not players: they take no seat and send the game nothing); off
+    /// unless the type allows it, since a game's states may show what its
+    /// players should not see of each other.
+    pub spectators: bool,
 }
 
 impl Default for RoomSettings {
@@ -92,6 +97,7 @@ impl Default for RoomSettings {
             linger: Duration::ZERO,
             filter_by: Vec::new(),
             skip_unchanged_states: false,
+            spectators: false,
         }
     }
 }
@@ -172,6 +178,13 @@ impl RoomType {
     /// Sends states only when they change (see [`RoomSettings`]).
     pub fn skip_unchanged_states(mut self) -> Self {
         self.settings.skip_unchanged_states = true;
+        self
+    }
+
+    /// Lets spectators watch live rooms of this type (public rooms only),
+    /// each following a player and seeing what that player sees.
+    pub fn spectators(mut self) -> Self {
+        self.settings.spectators = true;
         self
     }
 

@@ -161,6 +161,10 @@ impl ServerBuilder {
             }
             None => None,
         };
+        let viewer = config
+            .record
+            .clone()
+            .map(|dir| record::viewer::Viewer::new(dir, lobby.room_types()));
         let shared = Arc::new(net::Shared::new(
             config,
             lobby,
@@ -168,6 +172,7 @@ impl ServerBuilder {
             controller.handle(),
             web,
             directory,
+            viewer,
         )?);
         Ok(Server {
             listener,

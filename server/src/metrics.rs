@@ -165,6 +165,8 @@ pub struct Metrics {
     /// Sessions restored from the state file at start (each then waits,
     /// dropped, for its client to resume).
     pub sessions_restored: AtomicU64,
+    /// Spectators watching live rooms.
+    pub spectators: AtomicI64,
     /// Rooms whose game panicked (each was closed, its players with 1011).
     pub room_panics: AtomicU64,
     /// Room recordings being written (`--record`).
@@ -430,6 +432,12 @@ impl Metrics {
             "game_sessions_restored_total",
             "Sessions restored from the state file at start.",
             &self.sessions_restored,
+        );
+        gauge(
+            &mut out,
+            "game_spectators",
+            "Spectators watching live rooms (not players: they take no seat).",
+            self.spectators.load(Relaxed),
         );
         counter(
             &mut out,

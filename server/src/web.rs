@@ -19,6 +19,8 @@ pub const BASE: &[WebAsset] = &[
     WebAsset::js("/lobby.js", include_bytes!("../web/lobby.js")),
     WebAsset::js("/session.js", include_bytes!("../web/session.js")),
     WebAsset::css("/style.css", include_bytes!("../web/style.css")),
+    WebAsset::html("/replay.html", include_bytes!("../web/replay.html")),
+    WebAsset::js("/replay.js", include_bytes!("../web/replay.js")),
 ];
 
 /// Every embedded file the server serves.

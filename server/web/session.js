@@ -1854,6 +1854,8 @@ export function sessionOptionsFromQuery(params, location = globalThis.location) 
  *   code=CODE           join by invite code (any case, spaces or dashes)
  *   create=private      create a private room (reached by its code only)
  *   create=public       create a listed room
+ *   watch=ID            a spectator's or a replay viewer's page (the
+ *                       `ws` option names the watching endpoint)
  *   (none of those)     quick join `roomType`
  * `optionKeys` names the game's room options taken from the query too
  * (for quick join and create), e.g. ["pace"] for ?pace=fast.
@@ -1863,6 +1865,13 @@ export function sessionOptionsFromQuery(params, location = globalThis.location) 
  * does not take the old session there.
  */
 export function roomRequestFromQuery(params, roomType, optionKeys = []) {
+  const watch = params.get("watch");
+  if (watch !== null) {
+    // A spectator's or a replay viewer's page (its `ws` is a watching
+    // endpoint, which reads no room request): its session is kept apart
+    // from the player's own, so watching never disturbs playing.
+    return { request: { type: "QuickJoin", roomType, options: [] }, storageKey: `${roomType}:watch=${watch}` };
+  }
   const options = [];
   for (const key of optionKeys) {
     const value = params.get(key);

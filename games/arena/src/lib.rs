@@ -752,10 +752,12 @@ pub const WEB: &[WebAsset] = &[
 ];
 
 /// The arena as a room type named `arena`: rooms of `capacity` players
-/// (default 100), quick join matching on `pace`, its page at `/arena/`.
+/// (default 100), quick join matching on `pace`, spectators allowed (each
+/// sees what the player it follows sees), its page at `/arena/`.
 pub fn room_type(config: ArenaConfig) -> RoomType {
     RoomType::new::<Arena>("arena", config)
         .filter_by(OPTIONS)
+        .spectators()
         .page("/arena/", WEB)
 }
 

@@ -668,13 +668,14 @@ const TICK_HZ: u16 = 20;
 
 /// Four in a row as a room type named `four`: two seats, 20 ticks a
 /// second, states sent only when they change, empty rooms kept two
-/// minutes, its page at `/four/`.
+/// minutes, spectators allowed, its page at `/four/`.
 pub fn room_type() -> RoomType {
     RoomType::new::<Four>("four", ())
         .capacity(2)
         .tick_hz(TICK_HZ)
         .linger(LINGER)
         .skip_unchanged_states()
+        .spectators()
         .page("/four/", WEB)
 }
 

@@ -91,13 +91,46 @@ const ACKS_PER_SEC: u32 = 30;
 const NO_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// What a connection is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum SessionKind {
     /// A game session at `/ws`: Hello first, then inputs and pings.
     Game,
     /// The `/echo` conformance endpoint: every message comes back as it
     /// came (text stays text), with the same limits and close handling.
     Echo,
+    /// A spectator (`/watch/ROOM/ws`) or a recording's viewer
+    /// (`/replay/ID/ws`): Hello first (what it asks for is not read), then
+    /// the followed player's Welcome and states; its game messages and
+    /// acknowledgements are ignored, its pings answered.
+    Watch(Arc<Watch>),
+}
+
+/// What a watching connection watches.
+#[derive(Clone, Debug)]
+pub(crate) enum Watch {
+    /// A live room, following a player (by default the lowest id).
+    Room {
+        room: room::RoomId,
+        follow: Option<PlayerId>,
+    },
+    /// A recording, as viewer stream `stream`.
+    Replay {
+        id: String,
+        stream: String,
+        follow: Option<PlayerId>,
+        start: crate::record::viewer::StartAt,
+    },
+}
+
+/// Who a session's reader reads for.
+#[derive(Clone, Copy)]
+enum Peer<'a> {
+    /// The echo endpoint.
+    Echo,
+    /// A player of a room.
+    Player(&'a RoomHandle, PlayerId),
+    /// A spectator or viewer.
+    Watcher,
 }
 
 /// Echoed bytes that may wait to be written before the reader stops
@@ -493,7 +526,7 @@ pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
         let mut conn = Conn {
             id: conn,
             shared: shared.clone(),
-            assembler: Assembler::new(max, kind == SessionKind::Echo),
+            assembler: Assembler::new(max, matches!(kind, SessionKind::Echo)),
             kind,
             peer: from.peer.unwrap_or(NO_ADDRESS),
             direct: from.direct,
@@ -581,11 +614,11 @@ impl Conn {
         rd: &mut WsRead<R>,
         wr: &mut WsWrite<W>,
     ) -> Result<Ending, Ending> {
-        if self.kind == SessionKind::Echo {
+        if matches!(self.kind, SessionKind::Echo) {
             // No handshake and no room: a wake-up source for the writer is
             // all the mailbox is for here.
             let mailbox = Mailbox::default();
-            return Ok(self.session(rd, wr, &mailbox, None).await);
+            return Ok(self.session(rd, wr, &mailbox, Peer::Echo).await);
         }
         let deadline = Instant::now() + self.shared.config.handshake_timeout;
         let hello = match tokio::time::timeout_at(deadline.into(), self.read_hello(rd, wr)).await {
@@ -608,6 +641,10 @@ impl Conn {
         }
         if let Err(reason) = protocol::limits::check_request(&hello.room) {
             return Err(Ending::Close(CloseCode::InvalidPayload, reason.into()));
+        }
+        if let SessionKind::Watch(watch) = &self.kind {
+            let watch = watch.clone();
+            return self.watch(rd, wr, &watch).await;
         }
         let mailbox = Arc::new(match &self.direct {
             Some(direct) => Mailbox::with_direct(Arc::new(direct.clone())),
@@ -651,7 +688,10 @@ impl Conn {
         let mut buf = Vec::with_capacity(64);
         protocol::encode_server(&ServerMsg::Welcome(welcome), &mut buf);
         let ending = match self.write_data(wr, &buf).await {
-            Ok(()) => self.session(rd, wr, &mailbox, Some((&room, player))).await,
+            Ok(()) => {
+                self.session(rd, wr, &mailbox, Peer::Player(&room, player))
+                    .await
+            }
             Err(_) => Ending::Gone,
         };
         let leave = match &ending {
@@ -662,6 +702,74 @@ impl Conn {
         room.disconnected(player, self.id, leave).await;
         tracing::debug!(player, ?ending, leave, "session ended");
         Ok(ending)
+    }
+
+    /// A spectator's or a viewer's session: its Welcome, then states until
+    /// either side ends it.
+    async fn watch<R: ReadIo, W: WriteIo>(
+        &mut self,
+        rd: &mut WsRead<R>,
+        wr: &mut WsWrite<W>,
+        watch: &Watch,
+    ) -> Result<Ending, Ending> {
+        let mailbox = Arc::new(Mailbox::default());
+        let refused = |code: CloseCode, why: String| Ending::Close(code, why.into());
+        match watch {
+            Watch::Room { room, follow } => {
+                let handle = self
+                    .shared
+                    .lobby
+                    .watchable(*room)
+                    .map_err(|r| Ending::Close(r.code, r.reason))?;
+                let link = ConnLink {
+                    conn: self.id,
+                    mailbox: mailbox.clone(),
+                };
+                let welcome = handle
+                    .watch(*follow, link)
+                    .await
+                    .map_err(|r| Ending::Close(r.code, r.reason))?;
+                let ending = match self.write_welcome(wr, welcome).await {
+                    Ok(()) => self.session(rd, wr, &mailbox, Peer::Watcher).await,
+                    Err(_) => Ending::Gone,
+                };
+                handle.unwatch(self.id).await;
+                Ok(ending)
+            }
+            Watch::Replay {
+                id,
+                stream,
+                follow,
+                start,
+            } => {
+                let viewer = self.shared.viewer.as_ref().ok_or_else(|| {
+                    refused(
+                        CloseCode::NoSuchRoom,
+                        "this server keeps no recordings".into(),
+                    )
+                })?;
+                let (welcome, feed) = viewer
+                    .open(id, stream, *follow, *start)
+                    .map_err(|(_, why)| refused(CloseCode::NoSuchRoom, why))?;
+                if self.write_welcome(wr, welcome).await.is_err() {
+                    return Ok(Ending::Gone);
+                }
+                let feeding = tokio::spawn(feed.run(mailbox.clone()));
+                let ending = self.session(rd, wr, &mailbox, Peer::Watcher).await;
+                feeding.abort();
+                Ok(ending)
+            }
+        }
+    }
+
+    async fn write_welcome<W: WriteIo>(
+        &self,
+        wr: &mut WsWrite<W>,
+        welcome: protocol::Welcome,
+    ) -> Result<(), WebSocketError> {
+        let mut buf = Vec::with_capacity(64);
+        protocol::encode_server(&ServerMsg::Welcome(welcome), &mut buf);
+        self.write_data(wr, &buf).await
     }
 
     /// Resumes the session `hello` names, or places a new player as its
@@ -758,7 +866,7 @@ impl Conn {
         rd: &mut WsRead<R>,
         wr: &mut WsWrite<W>,
         mailbox: &Mailbox,
-        game: Option<(&RoomHandle, PlayerId)>,
+        peer: Peer<'_>,
     ) -> Ending {
         let start = Instant::now();
         let last_rx = AtomicU64::new(0);
@@ -766,7 +874,7 @@ impl Conn {
         let reader = Reader {
             shared: &self.shared,
             assembler: &mut self.assembler,
-            game,
+            peer,
             conn: self.id,
             start,
             last_rx: &last_rx,
@@ -855,8 +963,8 @@ fn close_echo_code(code: u16) -> u16 {
 struct Reader<'a> {
     shared: &'a Shared,
     assembler: &'a mut Assembler,
-    /// The room and player of a game session; `None` on the echo endpoint.
-    game: Option<(&'a RoomHandle, PlayerId)>,
+    /// Who the session is.
+    peer: Peer<'a>,
     conn: ConnId,
     start: Instant,
     /// Milliseconds after `start` at which the last frame arrived.
@@ -920,9 +1028,9 @@ impl Reader<'_> {
                 }
             };
             let violation = match incoming {
-                Incoming::Message { payload, text } => match self.game {
-                    Some(_) => self.message(&payload, now, &mut limits),
-                    None => {
+                Incoming::Message { payload, text } => match self.peer {
+                    Peer::Player(..) | Peer::Watcher => self.message(&payload, now, &mut limits),
+                    Peer::Echo => {
                         self.count_in(payload.len());
                         self.outbox.push(ToWriter::Echo { text, payload });
                         self.outbox.wait_for_echo_room(echo_room).await;
@@ -957,12 +1065,22 @@ impl Reader<'_> {
     ) -> Option<(CloseCode, Cow<'static, str>)> {
         self.count_in(bytes.len());
         let metrics = &self.shared.metrics;
-        let (room, player) = self.game.expect("game messages come from game sessions");
+        let player = match self.peer {
+            Peer::Player(room, player) => Some((room, player)),
+            Peer::Watcher => None,
+            Peer::Echo => unreachable!("the echo endpoint echoes"),
+        };
         match protocol::decode_client(bytes) {
             Err(e) => Some(decode_error(e)),
             Ok(ClientMsg::Hello(_)) => Some((CloseCode::ProtocolError, "Hello sent twice".into())),
             Ok(ClientMsg::Game(GameMsg { seq, data })) => match limits.inputs.check(now) {
+                // A watcher's game messages go nowhere (its page may send
+                // them as a player's would); floods still close it.
+                Verdict::Accept if player.is_none() => None,
                 Verdict::Accept => {
+                    let Some((room, player)) = player else {
+                        unreachable!("handled above");
+                    };
                     let from = Sender {
                         player,
                         conn: self.conn,
@@ -1004,7 +1122,9 @@ impl Reader<'_> {
             }
             Ok(ClientMsg::EventAck(ack)) => match limits.acks.check(now) {
                 Verdict::Accept => {
-                    room.acknowledge(player, self.conn, ack.upto);
+                    if let Some((room, player)) = player {
+                        room.acknowledge(player, self.conn, ack.upto);
+                    }
                     None
                 }
                 Verdict::Drop => None,

@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub code_attempts: CodeAttempts,
     /// The cluster's room directory, on a cluster node.
     pub directory: Option<Arc<crate::directory::Directory>>,
+    /// The recordings' viewer (`/replay/...`), with `--record`.
+    pub viewer: Option<crate::record::viewer::Viewer>,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
         shutdown: Shutdown,
         web: Web,
         directory: Option<Arc<crate::directory::Directory>>,
+        viewer: Option<crate::record::viewer::Viewer>,
     ) -> std::io::Result<Self> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -110,6 +113,7 @@ impl Shared {
             web,
             code_attempts: CodeAttempts::default(),
             directory,
+            viewer,
         })
     }
 
@@ -263,6 +267,12 @@ async fn route(
     permit: Arc<IpPermit>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let plain = "text/plain; charset=utf-8";
+    let path = req.uri().path().to_owned();
+    if req.method() == Method::POST
+        && let Some(stream) = path.strip_prefix("/replay/stream/")
+    {
+        return Ok(steer(&shared, stream, req.uri().query()));
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(text(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -270,7 +280,26 @@ async fn route(
             "method not allowed\n",
         ));
     }
-    let response = match req.uri().path() {
+    let upgrading = fastwebsockets::upgrade::is_upgrade_request(&req);
+    if let Some(watch) = watch_route(&path, req.uri().query()) {
+        let response = match watch {
+            Ok(watch) if upgrading => upgrade(
+                &mut req,
+                peer,
+                &shared,
+                SessionKind::Watch(Arc::new(watch)),
+                permit,
+            ),
+            Ok(_) => text(
+                StatusCode::UPGRADE_REQUIRED,
+                plain,
+                "this endpoint speaks WebSocket\n",
+            ),
+            Err(why) => text(StatusCode::BAD_REQUEST, plain, format!("{why}\n")),
+        };
+        return Ok(response);
+    }
+    let response = match path.as_str() {
         "/ws" if fastwebsockets::upgrade::is_upgrade_request(&req) => {
             upgrade(&mut req, peer, &shared, SessionKind::Game, permit)
         }
@@ -298,6 +327,54 @@ async fn route(
             plain,
             "this endpoint speaks WebSocket\n",
         ),
+        "/replays" => match &shared.viewer {
+            Some(viewer) => {
+                #[derive(serde::Serialize)]
+                struct Listed {
+                    id: String,
+                    bytes: u64,
+                }
+                let list: Vec<Listed> = viewer
+                    .list()
+                    .into_iter()
+                    .map(|(id, bytes)| Listed { id, bytes })
+                    .collect();
+                json(StatusCode::OK, &list)
+            }
+            None => no_recordings(),
+        },
+        path if path.starts_with("/replay/stream/") => {
+            let stream = &path["/replay/stream/".len()..];
+            match shared.viewer.as_ref().map(|v| v.control(stream)) {
+                Some(Some(control)) => json(StatusCode::OK, &control),
+                Some(None) => text(StatusCode::NOT_FOUND, plain, "no such stream\n"),
+                None => no_recordings(),
+            }
+        }
+        path if path.starts_with("/replay/") => {
+            let rest = &path["/replay/".len()..];
+            match (&shared.viewer, rest.strip_suffix("/info")) {
+                (None, _) => no_recordings(),
+                (Some(viewer), Some(id)) => match viewer.info(id) {
+                    Ok(info) => json(StatusCode::OK, &info),
+                    Err((status, why)) => text(
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND),
+                        plain,
+                        format!("{why}\n"),
+                    ),
+                },
+                // The viewer page; it reads the id from its own path.
+                (Some(_), None) if !rest.is_empty() && !rest.contains('/') => {
+                    match shared.web.get("/replay.html") {
+                        Some((content_type, body)) => {
+                            text(StatusCode::OK, content_type, Bytes::from_static(body))
+                        }
+                        None => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+                    }
+                }
+                (Some(_), None) => text(StatusCode::NOT_FOUND, plain, "not found\n"),
+            }
+        }
         "/healthz" => text(StatusCode::OK, plain, "ok\n"),
         "/metrics" => {
             let mut page = shared.metrics.render();
@@ -319,6 +396,90 @@ async fn route(
         },
     };
     Ok(response)
+}
+
+/// 404 for the recording routes of a server without `--record`.
+fn no_recordings() -> Response<Full<Bytes>> {
+    text(
+        StatusCode::NOT_FOUND,
+        "text/plain; charset=utf-8",
+        "this server keeps no recordings (start it with --record DIR)\n",
+    )
+}
+
+/// The value of `key` in a query string.
+fn query_value<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A query value parsed as `T`: `Ok(None)` when absent, an error naming
+/// the key when it does not parse.
+fn query_parsed<T: std::str::FromStr>(query: Option<&str>, key: &str) -> Result<Option<T>, String> {
+    query_value(query, key)
+        .map(|v| v.parse().map_err(|_| format!("bad {key}: {v:?}")))
+        .transpose()
+}
+
+/// What a watching socket's path and query ask for: `/watch/ROOM/ws`
+/// (`?follow=PLAYER`) or `/replay/ID/ws` (`?stream=S&follow=PLAYER&from=TICK
+/// &speed=X&paused=1`); `None` for any other path.
+fn watch_route(path: &str, query: Option<&str>) -> Option<Result<conn::Watch, String>> {
+    let follow = || query_parsed::<u32>(query, "follow");
+    if let Some(room) = path
+        .strip_prefix("/watch/")
+        .and_then(|r| r.strip_suffix("/ws"))
+    {
+        return Some((|| {
+            let room = room.parse().map_err(|_| format!("bad room id {room:?}"))?;
+            Ok(conn::Watch::Room {
+                room,
+                follow: follow()?,
+            })
+        })());
+    }
+    let id = path
+        .strip_prefix("/replay/")?
+        .strip_suffix("/ws")
+        .filter(|id| !id.starts_with("stream/"))?;
+    Some((|| {
+        let start = crate::record::viewer::StartAt {
+            tick: query_parsed(query, "from")?,
+            speed: query_parsed(query, "speed")?.unwrap_or(1.0),
+            paused: query_value(query, "paused") == Some("1"),
+        };
+        Ok(conn::Watch::Replay {
+            id: id.to_owned(),
+            stream: query_value(query, "stream").unwrap_or("default").to_owned(),
+            follow: follow()?,
+            start,
+        })
+    })())
+}
+
+/// `POST /replay/stream/ID?pause=1|0&speed=X&seek=TICK`: changes a
+/// viewer's stream; answers with its state.
+fn steer(shared: &Shared, stream: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    let plain = "text/plain; charset=utf-8";
+    let Some(viewer) = &shared.viewer else {
+        return no_recordings();
+    };
+    let asked = (|| {
+        let pause = query_value(query, "pause").map(|v| v == "1");
+        Ok::<_, String>((
+            pause,
+            query_parsed(query, "speed")?,
+            query_parsed(query, "seek")?,
+        ))
+    })();
+    match asked {
+        Ok((pause, speed, seek)) => match viewer.steer(stream, pause, speed, seek) {
+            Some(control) => json(StatusCode::OK, &control),
+            None => text(StatusCode::NOT_FOUND, plain, "no such stream\n"),
+        },
+        Err(why) => text(StatusCode::BAD_REQUEST, plain, format!("{why}\n")),
+    }
 }
 
 /// What an invite code opens, for the lobby page: `{"id", "type", "page"}`,

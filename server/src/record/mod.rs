@@ -17,6 +17,7 @@
 
 pub mod format;
 pub mod replay;
+pub mod viewer;
 
 use crate::metrics::Metrics;
 use format::{ChunkWriter, EndKind, Header};

@@ -89,16 +89,7 @@ pub fn replay(
     verify: bool,
 ) -> Result<Report, ReplayFailure> {
     let header = &recording.header;
-    let room_type = room_types
-        .iter()
-        .find(|t| t.name() == header.room_type)
-        .ok_or_else(|| {
-            let names: Vec<&str> = room_types.iter().map(RoomType::name).collect();
-            ReplayFailure::UnknownRoomType(header.room_type.clone(), names.join(", "))
-        })?
-        .with_config_bytes(&header.config)
-        .map_err(ReplayFailure::Game)?;
-    let options = RoomOptions::new(header.options.clone());
+    let (room_type, options) = game_of(room_types, header)?;
     let panicked = match recording.end() {
         Some((EndKind::Panicked, message)) => Some(message.to_owned()),
         _ => None,
@@ -135,34 +126,19 @@ pub fn replay(
                 }));
             };
             records = rest;
-            match &game {
-                None if !header.restored && chunk.first_tick == 0 => {
-                    // A new room: made from its seed, as the room was; its
-                    // first state must be the recorded one.
-                    let fresh = Replayer::new(&room_type, &options, header.seed, header.tick_hz)
-                        .map_err(|e| ReplayFailure::Game(e.to_string()))?;
-                    if verify {
-                        compare_keyframe(&fresh.keyframe(), saved, 0)?;
-                        report.keyframes += 1;
-                    }
-                    game = Some(fresh);
-                }
-                previous => {
-                    if let Some(g) = previous {
-                        report.gaps.push((g.tick(), chunk.first_tick));
-                    }
-                    game = Some(
-                        Replayer::from_keyframe(
-                            &room_type,
-                            &options,
-                            saved,
-                            chunk.first_tick,
-                            header.tick_hz,
-                        )
-                        .map_err(|e| ReplayFailure::Game(e.to_string()))?,
-                    );
-                }
+            if let Some(g) = &game {
+                report.gaps.push((g.tick(), chunk.first_tick));
             }
+            let fresh = game.is_none();
+            let started = start_game(&room_type, &options, header, chunk.first_tick, saved, fresh)
+                .map_err(ReplayFailure::Game)?;
+            if verify && fresh && !header.restored && chunk.first_tick == 0 {
+                // A new room, made from its seed as the room was: its
+                // first state must be the recorded one.
+                compare_keyframe(&started.keyframe(), saved, 0)?;
+                report.keyframes += 1;
+            }
+            game = Some(started);
         }
         let Some(g) = game.as_mut() else {
             unreachable!("a chunk either continues the game or starts it from a keyframe");
@@ -238,6 +214,44 @@ pub fn replay(
         return Err(ReplayFailure::NotReproduced(message));
     }
     Ok(report)
+}
+
+/// The recording's room type (as this build has it, with the recorded
+/// game configuration) and room options.
+pub fn game_of(
+    room_types: &[RoomType],
+    header: &format::Header,
+) -> Result<(RoomType, RoomOptions), ReplayFailure> {
+    let room_type = room_types
+        .iter()
+        .find(|t| t.name() == header.room_type)
+        .ok_or_else(|| {
+            let names: Vec<&str> = room_types.iter().map(RoomType::name).collect();
+            ReplayFailure::UnknownRoomType(header.room_type.clone(), names.join(", "))
+        })?
+        .with_config_bytes(&header.config)
+        .map_err(ReplayFailure::Game)?;
+    Ok((room_type, RoomOptions::new(header.options.clone())))
+}
+
+/// The game at the start of a chunk whose first record is the keyframe
+/// `saved` at `tick`: a new room's first chunk (`first`, at tick 0, not
+/// restored) is made from its seed, as the room made it; any other from the
+/// keyframe.
+pub fn start_game(
+    room_type: &RoomType,
+    options: &RoomOptions,
+    header: &format::Header,
+    tick: u32,
+    saved: &[u8],
+    first: bool,
+) -> Result<Replayer, String> {
+    let made = if first && !header.restored && tick == 0 {
+        Replayer::new(room_type, options, header.seed, header.tick_hz)
+    } else {
+        Replayer::from_keyframe(room_type, options, saved, tick, header.tick_hz)
+    };
+    made.map_err(|e| e.to_string())
 }
 
 /// Checks a keyframe byte for byte; the error names the first difference.

@@ -29,7 +29,7 @@ use super::{Kind, Refusal, Room, RoomCmd, RoomDefaults, RoomHandle, RoomId, Room
 use crate::metrics::{JoinKind, Metrics};
 use crate::shutdown::Shutdown;
 use crate::state::{RoomState, SavedState};
-use game_api::{PlayerId, RoomOptions};
+use game_api::{PlayerId, RoomOptions, RoomType};
 use protocol::limits::{CODE_ALPHABET, CODE_LEN, normalize_code};
 use protocol::{CloseCode, ResumeToken, RoomRequest};
 use serde::Serialize;
@@ -228,9 +228,39 @@ pub struct TypeListing {
     pub capacity: u16,
     /// Option keys quick join matches on.
     pub filter_by: Vec<String>,
+    /// Whether its live public rooms may be watched (`/watch/ROOM/ws`).
+    pub spectators: bool,
 }
 
 impl Lobby {
+    /// The room a spectator asks to watch: open, public, and of a type
+    /// that allows spectators.
+    pub(crate) fn watchable(&self, room: RoomId) -> Result<RoomHandle, Refusal> {
+        let inner = self.lock();
+        let entry = inner
+            .rooms
+            .get(&room)
+            .ok_or_else(|| Refusal::new(CloseCode::NoSuchRoom, format!("no open room {room}")))?;
+        if entry.props.private {
+            return Err(Refusal::new(
+                CloseCode::RoomPrivate,
+                "a private room cannot be watched",
+            ));
+        }
+        if !entry.kind.room_type.settings().spectators {
+            return Err(Refusal::new(
+                CloseCode::RefusedByGame,
+                format!("{} rooms cannot be watched", entry.kind.name()),
+            ));
+        }
+        Ok(entry.handle.clone())
+    }
+
+    /// The registered room types (for replaying their recordings).
+    pub fn room_types(&self) -> Vec<RoomType> {
+        self.kinds.values().map(|k| k.room_type.clone()).collect()
+    }
+
     /// Where rooms are recorded, if they are.
     pub fn recordings(&self) -> Option<Arc<crate::record::Recordings>> {
         self.defaults.recordings.clone()
@@ -293,6 +323,7 @@ impl Lobby {
                 page: k.room_type.page_path(),
                 capacity: k.room_type.settings().capacity,
                 filter_by: k.room_type.settings().filter_by.clone(),
+                spectators: k.room_type.settings().spectators,
             })
             .collect()
     }

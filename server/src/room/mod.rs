@@ -210,6 +210,33 @@ impl RoomHandle {
         let _ = self.ctrl.try_send(RoomCmd::EventAck { player, conn, upto });
     }
 
+    /// Adds a spectator on `link`, following `follow` (by default the
+    /// player with the lowest id): it gets that player's states, takes no
+    /// seat, and sends the game nothing. The `Welcome` is the followed
+    /// player's, without a resume token.
+    pub async fn watch(
+        &self,
+        follow: Option<PlayerId>,
+        link: ConnLink,
+    ) -> Result<Welcome, Refusal> {
+        let gone = || Refusal::new(CloseCode::NoSuchRoom, "the room closed");
+        let (reply, rx) = oneshot::channel();
+        let cmd = RoomCmd::Watch {
+            follow,
+            link,
+            reply,
+        };
+        if self.ctrl.send(cmd).await.is_err() {
+            return Err(gone());
+        }
+        answer(&self.ctrl, rx).await.unwrap_or_else(|| Err(gone()))
+    }
+
+    /// The spectator on connection `conn` is gone.
+    pub async fn unwatch(&self, conn: ConnId) {
+        let _ = self.ctrl.send(RoomCmd::Unwatch { conn }).await;
+    }
+
     /// Asks the room to take `player` back for a new connection; events
     /// after `last_event` are replayed to it.
     pub async fn resume(
@@ -311,6 +338,14 @@ pub(crate) enum RoomCmd {
         conn: ConnId,
         upto: u32,
     },
+    /// A spectator comes.
+    Watch {
+        follow: Option<PlayerId>,
+        link: ConnLink,
+        reply: oneshot::Sender<Result<Welcome, Refusal>>,
+    },
+    /// A spectator's connection ended.
+    Unwatch { conn: ConnId },
     /// A dropped reservation left the room empty: its linger starts.
     Emptied,
     /// The lobby closed the room before any player arrived.
@@ -371,6 +406,8 @@ pub(crate) struct Room {
     recorder: Option<Recorder>,
     /// Why the game ended the room, once it did.
     ended: Option<String>,
+    /// Spectators: their connection and the player each follows.
+    spectators: Vec<(ConnLink, PlayerId)>,
     /// The game panicked: it is not called again.
     panicked: bool,
 }
@@ -440,6 +477,7 @@ impl Room {
             send_rate,
             recorder,
             ended: None,
+            spectators: Vec::new(),
             panicked: false,
         };
         (room, handle)
@@ -635,6 +673,19 @@ impl Room {
                     session.events.ack(upto);
                 }
             }
+            RoomCmd::Watch {
+                follow,
+                link,
+                reply,
+            } => {
+                let _ = reply.send(self.watch(follow, link));
+            }
+            RoomCmd::Unwatch { conn } => {
+                let before = self.spectators.len();
+                self.spectators.retain(|(l, _)| l.conn != conn);
+                let gone = before - self.spectators.len();
+                self.metrics.spectators.fetch_sub(gone as i64, Relaxed);
+            }
             RoomCmd::Emptied => {
                 if self.sessions.is_empty() && self.empty_since.is_none() {
                     self.empty_since = Some(Instant::now());
@@ -646,6 +697,43 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Takes a spectator following `follow`, or the player with the lowest
+    /// id.
+    fn watch(&mut self, follow: Option<PlayerId>, link: ConnLink) -> Result<Welcome, Refusal> {
+        let follow = match follow {
+            Some(p) if self.sessions.contains_key(&p) => p,
+            Some(p) => {
+                return Err(Refusal::new(
+                    CloseCode::NoSuchRoom,
+                    format!("player {p} is not in room {}", self.id),
+                ));
+            }
+            None => *self.sessions.keys().min().ok_or_else(|| {
+                Refusal::new(CloseCode::NoSuchRoom, "nobody is playing in this room")
+            })?,
+        };
+        self.spectators.push((link, follow));
+        self.metrics.spectators.fetch_add(1, Relaxed);
+        let mut welcome = self.welcome(follow, ResumeToken([0; 16]), false);
+        welcome.invite_code = None;
+        Ok(welcome)
+    }
+
+    /// Closes every spectator's connection (following `player` only, if
+    /// given) with `code` and `reason`.
+    fn dismiss_spectators(&mut self, player: Option<PlayerId>, code: CloseCode, reason: &str) {
+        let before = self.spectators.len();
+        self.spectators.retain(|(link, follows)| {
+            if player.is_some_and(|p| p != *follows) {
+                return true;
+            }
+            link.mailbox.kick(code, reason.to_owned());
+            false
+        });
+        let gone = before - self.spectators.len();
+        self.metrics.spectators.fetch_sub(gone as i64, Relaxed);
     }
 
     /// Whether `conn` is the live connection of `player`.
@@ -820,6 +908,11 @@ impl Room {
         if let Some(r) = &mut self.recorder {
             r.leave(player);
         }
+        self.dismiss_spectators(
+            Some(player),
+            CloseCode::Kicked,
+            "the player you were watching left",
+        );
         self.game.leave(player, self.fx.at(self.tick));
         match self.lobby.release(self.id, Some(&session.token)) {
             Released::Remaining => {}
@@ -1099,6 +1192,11 @@ impl Room {
         let (mut planned, mut skipped_now) = (0, 0);
         let (mut written, mut written_bytes) = (0u64, 0u64);
         for (player, frame, data) in states.iter() {
+            for (link, _) in self.spectators.iter().filter(|(_, f)| *f == player) {
+                // A spectator's view is the player's; a slow one only
+                // skips states (its own connection's too-slow bound).
+                link.mailbox.put(frame.clone());
+            }
             let Some(session) = self.sessions.get_mut(&player) else {
                 continue;
             };
@@ -1165,6 +1263,12 @@ impl Room {
         if self.send_rate.degraded() {
             self.metrics.rooms_degraded.fetch_sub(1, Relaxed);
         }
+        let reason = match &self.ended {
+            Some(_) => "the game ended the room",
+            None if self.closed => "the room closed",
+            None => "the server is stopping",
+        };
+        self.dismiss_spectators(None, CloseCode::RoomEnded, reason);
         if let Some(r) = &mut self.recorder {
             match &self.ended {
                 Some(reason) => r.end(EndKind::Ended, reason),

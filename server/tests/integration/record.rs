@@ -257,3 +257,231 @@ async fn next_state_where(
     })
     .await
 }
+
+/// A POST to the server, over real HTTP: status and body.
+async fn http_post(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Reads states until one passes `pred`; returns it.
+async fn state_where(
+    conn: &mut client::Connection,
+    what: &str,
+    pred: impl Fn(&protocol::State) -> bool,
+) -> protocol::State {
+    within(what, async {
+        loop {
+            let s = conn.next_state().await.expect("connected");
+            if pred(&s) {
+                return s;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_recording_plays_to_a_viewer_socket_which_pauses_seeks_and_follows() {
+    let dir = scratch("record-viewer");
+    let record = dir.join("replays");
+    let (types, rest) = games(&SCORING);
+    let mut args = rest.clone();
+    args.extend([
+        "--record",
+        record.to_str().unwrap(),
+        "--record-keyframe-every",
+        "1s",
+    ]);
+    let server = TestServer::start(types, &args).await;
+    let (mut a, wa) = server.join().await;
+    let (mut b, wb) = server.join().await;
+    input(&mut a, 1, 127, 90).await;
+    input(&mut b, 1, -127, 60).await;
+    for _ in 0..90 {
+        next_snapshot(&mut a).await.unwrap();
+    }
+    a.close(1000, "bye").await.unwrap();
+    b.close(1000, "bye").await.unwrap();
+    server.wait_metric("game_rooms", |v| v == 0.0).await;
+    server
+        .wait_metric("game_recordings_open", |v| v == 0.0)
+        .await;
+
+    let (status, list) = http_get(server.addr, "/replays").await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let id = list[0]["id"].as_str().expect("a recording").to_owned();
+    let (status, info) = http_get(server.addr, &format!("/replay/{id}/info")).await;
+    assert_eq!(status, 200, "{info}");
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["room_type"], "arena");
+    assert_eq!(info["page"], "/arena/");
+    let end = info["end_tick"].as_u64().unwrap() as u32;
+    assert!(end >= 90, "{info}");
+    let players: Vec<u64> = info["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        players,
+        vec![u64::from(wa.player_id), u64::from(wb.player_id)]
+    );
+    let (status, page) = http_get(server.addr, &format!("/replay/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("replay.js"), "the viewer page");
+    assert_eq!(http_get(server.addr, "/replay/..%2Fetc/info").await.0, 404);
+
+    // The viewer's socket: the followed player's Welcome, then its states
+    // from tick 10 on, four times the room's pace.
+    let url = |follow: u32| {
+        format!(
+            "ws://{}/replay/{id}/ws?stream=v1&follow={follow}&from=10&speed=4",
+            server.addr
+        )
+    };
+    let mut viewer = client::connect(&url(wb.player_id)).await.unwrap();
+    let welcome = viewer
+        .join(RoomRequest::quick("arena"))
+        .await
+        .expect("a viewer's Welcome");
+    assert_eq!(welcome.player_id, wb.player_id);
+    assert_eq!(welcome.room_id, wb.room_id);
+    let first = state_where(&mut viewer, "the first state", |_| true).await;
+    assert_eq!(first.tick, 10);
+    let snapshot = Snapshot::from_state(&first);
+    assert!(own(&snapshot, wb.player_id).is_some(), "b's own view");
+    state_where(&mut viewer, "tick 40", |s| s.tick >= 40).await;
+    // Its own game messages and pings: ignored and answered.
+    viewer
+        .send_game(1, &arena::msg::Move { dx: 1, dy: 1 })
+        .await
+        .unwrap();
+
+    // Pause: the stream stays where it is.
+    let (status, control) = http_post(server.addr, "/replay/stream/v1?pause=1").await;
+    assert_eq!(status, 200, "{control}");
+    let control: serde_json::Value = serde_json::from_str(&control).unwrap();
+    assert_eq!(control["paused"], true);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, now) = http_get(server.addr, "/replay/stream/v1").await;
+    let paused_at: serde_json::Value = serde_json::from_str(&now).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, later) = http_get(server.addr, "/replay/stream/v1").await;
+    let later: serde_json::Value = serde_json::from_str(&later).unwrap();
+    assert_eq!(paused_at["tick"], later["tick"], "paused");
+
+    // Seek back to tick 5 and play: the next state is tick 5, then on.
+    let (status, _) = http_post(server.addr, "/replay/stream/v1?seek=5&pause=0").await;
+    assert_eq!(status, 200);
+    state_where(&mut viewer, "tick 5 after the seek", |s| s.tick == 5).await;
+    state_where(&mut viewer, "tick 6", |s| s.tick == 6).await;
+
+    // Following the other player: a new socket on the same stream goes on
+    // where it is, with a's view.
+    drop(viewer);
+    let (status, at) = http_get(server.addr, "/replay/stream/v1").await;
+    assert_eq!(status, 200);
+    let at: serde_json::Value = serde_json::from_str(&at).unwrap();
+    let mut viewer = client::connect(&url(wa.player_id)).await.unwrap();
+    let welcome = viewer.join(RoomRequest::quick("arena")).await.unwrap();
+    assert_eq!(welcome.player_id, wa.player_id);
+    let s = state_where(&mut viewer, "a state", |_| true).await;
+    assert!(
+        s.tick >= at["tick"].as_u64().unwrap() as u32,
+        "goes on, not from the start"
+    );
+    assert!(own(&Snapshot::from_state(&s), wa.player_id).is_some());
+
+    // To the end: the socket is closed with 1000.
+    http_post(server.addr, &format!("/replay/stream/v1?seek={}", end - 3)).await;
+    assert_eq!(close_code(&mut viewer).await, 1000);
+    // A player not in the recording, and a recording that is not there.
+    let mut nobody = client::connect(&url(999)).await.unwrap();
+    assert!(nobody.join(RoomRequest::quick("arena")).await.is_err());
+    let mut missing = client::connect(&format!("ws://{}/replay/nope/ws", server.addr))
+        .await
+        .unwrap();
+    assert!(missing.join(RoomRequest::quick("arena")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_spectator_sees_the_followed_players_states_without_taking_a_seat() {
+    let (mut types, rest) = games(&[]);
+    types.push(RoomType::new::<Fragile>("fragile", ()).capacity(2));
+    let server = TestServer::start(types, &rest).await;
+    let (mut a, wa) = server.join().await;
+    let (_b, wb) = server.join().await;
+    assert_eq!(wa.room_id, wb.room_id);
+    let watch = |query: &str| format!("ws://{}/watch/{}/ws{query}", server.addr, wa.room_id);
+
+    // By default the lowest player id; `follow` picks another.
+    let mut spectator = client::connect(&watch("")).await.unwrap();
+    let w = spectator.join(RoomRequest::quick("arena")).await.unwrap();
+    assert_eq!(w.player_id, wa.player_id.min(wb.player_id));
+    let mut follower = client::connect(&watch(&format!("?follow={}", wb.player_id)))
+        .await
+        .unwrap();
+    let w = follower.join(RoomRequest::quick("arena")).await.unwrap();
+    assert_eq!(w.player_id, wb.player_id);
+    assert_eq!(w.resume_token.0, [0; 16], "nothing to resume");
+    server.wait_metric("game_spectators", |v| v == 2.0).await;
+    assert_eq!(server.metric("game_players").await, 2.0, "no seat taken");
+
+    // The spectator's states are a's, moves and acks included.
+    input(&mut a, 1, 127, 0).await;
+    let seen = state_where(&mut spectator, "a's ack", |s| s.ack == 1).await;
+    assert!(own(&Snapshot::from_state(&seen), wa.player_id).is_some());
+    // Its game messages go nowhere.
+    spectator
+        .send_game(7, &arena::msg::Move { dx: -1, dy: 0 })
+        .await
+        .unwrap();
+    let later = state_where(&mut spectator, "later states", |s| s.tick > seen.tick + 5).await;
+    assert_eq!(later.ack, 1, "a's ack, not the spectator's message");
+
+    // When the followed player leaves, its spectators are told.
+    a.close(1000, "bye").await.unwrap();
+    assert_eq!(close_code(&mut spectator).await, 4015);
+    drop(follower);
+    server.wait_metric("game_spectators", |v| v == 0.0).await;
+
+    // Rooms of types that do not allow spectators, and private rooms, are
+    // not watched.
+    let (_f, wf) = server.join_with(RoomRequest::quick("fragile")).await;
+    let mut refused = client::connect(&format!("ws://{}/watch/{}/ws", server.addr, wf.room_id))
+        .await
+        .unwrap();
+    match refused.join(RoomRequest::quick("arena")).await {
+        Err(client::ClientError::Closed { code, .. }) => assert_eq!(code, 4014),
+        other => panic!("expected 4014, got {other:?}"),
+    }
+    let (_p, wp) = server
+        .join_with(RoomRequest::Create {
+            room_type: "arena".into(),
+            options: Vec::new(),
+            private: true,
+        })
+        .await;
+    let mut refused = client::connect(&format!("ws://{}/watch/{}/ws", server.addr, wp.room_id))
+        .await
+        .unwrap();
+    match refused.join(RoomRequest::quick("arena")).await {
+        Err(client::ClientError::Closed { code, .. }) => assert_eq!(code, 4013),
+        other => panic!("expected 4013, got {other:?}"),
+    }
+}
