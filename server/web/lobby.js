@@ -4,7 +4,8 @@
 // (GET /rooms/code/CODE, then opens that game's page with ?code=), and
 // lists the open public rooms (GET /rooms, refreshed on demand and every
 // few seconds while the page is visible) with a Join button that opens
-// the room's page with ?room=.
+// the room's page with ?room=, and, for a type that allows spectators, a
+// Watch button that opens it as a spectator (?watch=live&ws=/watch/ID/ws).
 //
 // Not for sessions: the lobby opens no WebSocket. Every game's page runs
 // its own session (session.js). Not for any one game's rules either: what
@@ -150,6 +151,19 @@ function statusPill(room) {
   return make("span", { className: "pill", dataset: { status } }, status.charAt(0).toUpperCase() + status.slice(1));
 }
 
+/**
+ * A link that watches room `r` on its game's page as a spectator, for a
+ * room of this server whose type allows it (a room on another cluster
+ * node is not watched through this one).
+ */
+function watchLink(r, page) {
+  const type = types.find((t) => t.name === r.type);
+  if (!type?.spectators || r.node !== undefined) return null;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = `${scheme}//${location.host}/watch/${r.id}/ws`;
+  return make("a", { className: "button", href: pageLink(page, { watch: "live", ws }), "aria-label": `Watch ${titleOf(r.type)} room ${r.id}` }, "Watch");
+}
+
 function renderRooms() {
   const page = Object.fromEntries(types.map((t) => [t.name, t.page]));
   const shown = rooms.filter((r) => page[r.type]);
@@ -169,7 +183,7 @@ function renderRooms() {
         make("td", {}, `#${r.id}`),
         make("td", {}, `${r.players} / ${r.capacity}`),
         make("td", {}, statusPill(r)),
-        make("td", {}, join),
+        make("td", {}, join, watchLink(r, page[r.type]) ?? ""),
       );
     }),
   );

@@ -15,6 +15,8 @@
 //   pace=fast|normal        the room option quick join matches on (and a
 //                 created room gets); default: the server's, normal
 //   (none)        quick join an arena room
+//   watch=ID      watch instead of play (with ws= naming /watch/ROOM/ws
+//                 or /replay/ID/ws): no buttons, no input sent
 //   plus the session options every game page takes (session.js,
 //   sessionOptionsFromQuery): ws, backoffBase, backoffMax, pingInterval,
 //   pongTimeout, connectTimeout, e.g. /arena/?backoffBase=200&backoffMax=2000
@@ -73,6 +75,11 @@ let lastNotice = "";
 let lastState = null;
 
 // ---- badge, buttons, notices ----
+
+// A spectator's or a replay viewer's page (?watch=) plays nothing: its
+// buttons and inputs would do nothing, so they are not shown.
+const watching = params.has("watch");
+if (watching) for (const b of Object.values(buttons)) b.hidden = true;
 
 function showButtons(s) {
   buttons.join.disabled = !(s.state === "idle" || s.state === "stopped");
@@ -144,6 +151,7 @@ const STICK_RADIUS = 60;
 let stick = null;
 
 function sendInput() {
+  if (watching) return;
   if (stick) {
     const vx = stick.x - stick.x0;
     const vy = stick.y - stick.y0;

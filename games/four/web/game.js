@@ -65,6 +65,11 @@ const el = {
   leave: $("leave"),
 };
 
+// A spectator's or a replay viewer's page (?watch=, with ws= naming
+// /watch/ROOM/ws or /replay/ID/ws) plays nothing: no buttons, no moves.
+const watching = params.has("watch");
+if (watching) for (const b of [el.rematch, el.join, el.leave, el.invite]) b.hidden = true;
+
 /** The latest state from the server, decoded; null before the first. */
 let state = null;
 /** Every move seen, in order: { game, number, seat, column, row }. */
@@ -129,7 +134,7 @@ function myTurn() {
 }
 
 function drop(c) {
-  if (!myTurn() || columnFull(c)) return;
+  if (watching || !myTurn() || columnFull(c)) return;
   if (session.send(encodeMsg({ type: "Drop", column: c })) !== null) {
     pending = true;
     render();
@@ -241,7 +246,7 @@ function renderMoves() {
 function renderInvite() {
   const code = session.inviteCode;
   const seatFree = !state || state.seats.some((s) => s.player === null);
-  el.invite.hidden = !(code && seatFree);
+  el.invite.hidden = watching || !(code && seatFree);
   if (code) {
     el.inviteCode.textContent = code;
     el.inviteLink.value = `${location.origin}/four/?code=${code}`;

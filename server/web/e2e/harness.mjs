@@ -88,7 +88,8 @@ export class ServerProcess {
     // Under scripts/test-web the game server records its rooms, one
     // directory per port, for `server replay --verify` afterwards.
     const recordDir = process.env.E2E_RECORD_DIR;
-    this.args = recordDir && bin === SERVER_BIN ? [...args, "--record", path.join(recordDir, String(port))] : args;
+    const records = recordDir && bin === SERVER_BIN && !args.includes("--record");
+    this.args = records ? [...args, "--record", path.join(recordDir, String(port))] : args;
     this.log = createWriteStream(logPath, { flags: "a" });
     this.child = null;
   }

@@ -78,8 +78,14 @@ test("a public room appears in the list, and its Join button seats a second play
   await row.waitFor({ timeout: 10_000 });
   assert.deepEqual(
     await row.locator("td").allTextContents(),
-    ["Four in a Row", `#${roomId}`, "1 / 2", "Waiting", "Join"],
+    ["Four in a Row", `#${roomId}`, "1 / 2", "Waiting", "JoinWatch"],
   );
+  // Watch opens the game's page as a spectator of this room.
+  const watch = await guest.getByRole("link", { name: `Watch Four in a Row room ${roomId}` }).getAttribute("href");
+  const watchUrl = new URL(watch, origin);
+  assert.equal(watchUrl.pathname, "/four/");
+  assert.equal(watchUrl.searchParams.get("watch"), "live");
+  assert.equal(new URL(watchUrl.searchParams.get("ws")).pathname, `/watch/${roomId}/ws`);
   await guest.screenshot({ path: artifact("lobby.png"), fullPage: true });
   await guest.getByRole("link", { name: `Join Four in a Row room ${roomId}` }).click();
   await guest.waitForURL(`${origin}/four/?room=${roomId}`);
