@@ -10,10 +10,16 @@
 //! games (a four game played to its end against an opponent, with a
 //! rematch), joins of recent rooms and codes, resumes with events, and one
 //! input per way of breaking the protocol that the server handles.
+//! `replay` seeds are recordings written with the replay format's writer
+//! (`server::record::format`) while a [`Replayer`] plays the same calls,
+//! so that their hashes and keyframes are the game's: rooms of both games,
+//! a restored room, a gap, and two damaged files; each recording twice, as
+//! a file and in the target's unpacked form.
 //!
-//! `UPDATE_SEEDS=1 cargo test` (inside `fuzz/`) rewrites both directories;
-//! plain `cargo test` fails if they are stale, and plays every session seed
-//! against the fuzz server with the target's checks.
+//! `UPDATE_SEEDS=1 cargo test` (inside `fuzz/`) rewrites the three
+//! directories; plain `cargo test` fails if they are stale, plays every
+//! session seed against the fuzz server with the target's checks, and
+//! replays every replay seed's file.
 
 use crate::script::{
     Builder, Burst, GameKind, LastEvent, Message, Opening, Opponent, Pace, Request, Seat, Second,
@@ -23,7 +29,12 @@ use crate::session;
 use crate::ws::{self, BINARY, CLOSE, CONTINUATION, FIN, Length, PING, TEXT};
 use arena::msg::{ArenaState, Entity, EntityKind, Move};
 use four::msg::{FourEvent, FourMsg, Seat as FourSeat};
+use game_api::replay::{Input, Replayer};
+use game_api::{RoomOptions, RoomType};
 use protocol::{ClientMsg, Event, Ping, RoomRequest, ServerMsg, State};
+use serde::Serialize;
+use server::record::format::{self, ChunkWriter, EndKind, Header, ReadError};
+use server::record::replay::{ReplayFailure, replay};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -785,6 +796,420 @@ fn session_seeds() -> Vec<(String, Vec<u8>)> {
     s.0.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
+/// The `replay` seeds' server version: any text does (a replay only shows
+/// it), and a fixed one keeps the seeds current across releases.
+const SEED_SERVER_VERSION: &str = "fuzz-seed";
+
+/// The room types the `replay` target replays with: both games, as
+/// registered by default.
+fn replay_room_types() -> Vec<RoomType> {
+    vec![
+        arena::room_type(arena::ArenaConfig::default()),
+        four::room_type(),
+    ]
+}
+
+/// A recording written the way a recording room writes one (see
+/// `server::record`), for the `replay` seeds: every call goes into the
+/// chunk being built and is made on a [`Replayer`] of the same game, whose
+/// state gives the recorded hashes and keyframes.
+struct SeedRecording {
+    /// What the recording says about its room.
+    header: Header,
+    /// The game, as the recorded room's game is after the calls so far.
+    game: Replayer,
+    /// Every chunk's payload; the last is the one being built.
+    chunks: Vec<Vec<u8>>,
+    /// The tick the chunk being built starts at.
+    chunk_start: u32,
+    /// Ticks a chunk spans (a room's chunk is a second of ticks).
+    chunk_ticks: u32,
+    /// A chunk starts with a keyframe every this many ticks.
+    keyframe_every: u32,
+}
+
+impl SeedRecording {
+    /// A new room of `room_type` with `options` and `seed`, ticking
+    /// `tick_hz` times a second: its first chunk starts at tick 0 with the
+    /// game's `save` as made by `RoomType::create` for that seed.
+    fn new(room_type: &RoomType, options: &[(&str, &str)], seed: u64, tick_hz: u16) -> Self {
+        let pairs: Vec<(String, String)> = options
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let options = RoomOptions::new(pairs.clone());
+        let header = Header {
+            server_version: SEED_SERVER_VERSION.to_owned(),
+            room_type: room_type.name().to_owned(),
+            config: room_type.config_bytes(),
+            room: 1,
+            options: pairs,
+            seed,
+            tick_hz,
+            start_tick: 0,
+            restored: false,
+            hash_every: 1,
+            started_unix_ms: 1_700_000_000_000,
+        };
+        let saved = room_type
+            .create(&options, seed, usize::MAX)
+            .expect("the seed's room is made")
+            .save();
+        let game = Replayer::new(room_type, &options, seed, tick_hz).expect("the seed's game");
+        let mut first = Vec::new();
+        ChunkWriter::begin(&mut first, 0);
+        ChunkWriter::keyframe(&mut first, &saved);
+        Self {
+            header,
+            game,
+            chunks: vec![first],
+            chunk_start: 0,
+            chunk_ticks: u32::from(tick_hz),
+            keyframe_every: 10 * u32::from(tick_hz),
+        }
+    }
+
+    /// The same room after a server restart: a new recording of the room
+    /// restored from its state now, starting at its tick with a keyframe.
+    fn restarted(&self, room_type: &RoomType) -> Self {
+        let tick = self.game.tick();
+        let saved = self.game.keyframe();
+        let options = RoomOptions::new(self.header.options.clone());
+        let game = Replayer::from_keyframe(room_type, &options, &saved, tick, self.header.tick_hz)
+            .expect("the seed's game restores");
+        let mut first = Vec::new();
+        ChunkWriter::begin(&mut first, tick);
+        ChunkWriter::keyframe(&mut first, &saved);
+        Self {
+            header: Header {
+                room: self.header.room + 1,
+                start_tick: tick,
+                restored: true,
+                ..self.header.clone()
+            },
+            game,
+            chunks: vec![first],
+            chunk_start: tick,
+            chunk_ticks: self.chunk_ticks,
+            keyframe_every: self.keyframe_every,
+        }
+    }
+
+    /// Hashes every `every` steps.
+    fn hash_every(mut self, every: u32) -> Self {
+        self.header.hash_every = every;
+        self
+    }
+
+    /// Chunks of `ticks` ticks, and a keyframe every `keyframe_every`.
+    fn chunks_of(mut self, ticks: u32, keyframe_every: u32) -> Self {
+        self.chunk_ticks = ticks;
+        self.keyframe_every = keyframe_every;
+        self
+    }
+
+    /// The chunk being built.
+    fn chunk(&mut self) -> &mut Vec<u8> {
+        self.chunks.last_mut().expect("a recording has a chunk")
+    }
+
+    /// Makes `input` on the game; the caller has recorded it.
+    fn apply(&mut self, input: &Input) {
+        self.game
+            .apply(input)
+            .unwrap_or_else(|e| panic!("the seed's game refused {input:?}: {e}"));
+    }
+
+    /// A player joins: the attempt, which the game must accept, then the
+    /// join.
+    fn join(mut self, player: u32) -> Self {
+        self = self.attempt(player);
+        ChunkWriter::join(self.chunk(), player);
+        self.apply(&Input::Join(player));
+        self
+    }
+
+    /// A join attempt alone (one the game refuses: the room then records
+    /// no join).
+    fn attempt(mut self, player: u32) -> Self {
+        ChunkWriter::join_attempt(self.chunk(), player);
+        self.apply(&Input::JoinAttempt(player));
+        self
+    }
+
+    /// A player's connection is lost.
+    fn drop_player(mut self, player: u32) -> Self {
+        ChunkWriter::drop_player(self.chunk(), player);
+        self.apply(&Input::Drop(player));
+        self
+    }
+
+    /// A dropped player is back.
+    fn resume(mut self, player: u32) -> Self {
+        ChunkWriter::resume(self.chunk(), player);
+        self.apply(&Input::Resume(player));
+        self
+    }
+
+    /// A player leaves for good.
+    fn leave(mut self, player: u32) -> Self {
+        ChunkWriter::leave(self.chunk(), player);
+        self.apply(&Input::Leave(player));
+        self
+    }
+
+    /// A game message from `player`, encoded as a client encodes it.
+    fn message<M: Serialize>(mut self, player: u32, seq: u32, message: &M) -> Self {
+        let mut data = Vec::new();
+        game_api::codec::encode(message, &mut data);
+        ChunkWriter::message(self.chunk(), player, seq, &data);
+        self.apply(&Input::Message { player, seq, data });
+        self
+    }
+
+    /// A step, then what a recording room writes after it: the state's
+    /// hash on the hash ticks; at a chunk's end, a new chunk, starting
+    /// with a keyframe on the keyframe ticks.
+    fn step(mut self) -> Self {
+        ChunkWriter::step(self.chunk());
+        self.apply(&Input::Step);
+        let tick = self.game.tick();
+        let saved = self.game.keyframe();
+        if tick.is_multiple_of(self.header.hash_every) {
+            ChunkWriter::hash(self.chunk(), format::short_hash(&saved));
+        }
+        let keyframe_tick = tick.is_multiple_of(self.keyframe_every);
+        if keyframe_tick || tick - self.chunk_start >= self.chunk_ticks {
+            let mut next = Vec::new();
+            ChunkWriter::begin(&mut next, tick);
+            if keyframe_tick {
+                ChunkWriter::keyframe(&mut next, &saved);
+            }
+            self.chunks.push(next);
+            self.chunk_start = tick;
+        }
+        self
+    }
+
+    /// `n` steps.
+    fn steps(mut self, n: u32) -> Self {
+        for _ in 0..n {
+            self = self.step();
+        }
+        self
+    }
+
+    /// Chunks the server dropped rather than wait: the chunk being built
+    /// and `ticks` more steps are not recorded; the next chunk starts with
+    /// a keyframe when `keyframe` (as the server writes it), without one
+    /// otherwise (a recording a replay cannot follow).
+    fn gap(mut self, ticks: u32, keyframe: bool) -> Self {
+        for _ in 0..ticks {
+            self.apply(&Input::Step);
+        }
+        let tick = self.game.tick();
+        let chunk = self.chunk();
+        chunk.clear();
+        ChunkWriter::begin(chunk, tick);
+        if keyframe {
+            let saved = self.game.keyframe();
+            ChunkWriter::keyframe(self.chunk(), &saved);
+        }
+        self.chunk_start = tick;
+        self
+    }
+
+    /// The recording's last record.
+    fn end(mut self, kind: EndKind, text: &str) -> Self {
+        ChunkWriter::end(self.chunk(), kind, text);
+        self
+    }
+
+    /// The frames' payloads, in the file's order: the header's, then each
+    /// chunk's.
+    fn payloads(&self) -> Vec<Vec<u8>> {
+        let mut out = vec![format::header_payload(&self.header)];
+        out.extend(self.chunks.iter().cloned());
+        out
+    }
+
+    /// The replay file.
+    fn file(&self) -> Vec<u8> {
+        let mut out = format::MAGIC.to_vec();
+        for payload in self.payloads() {
+            out.extend(format::frame(&payload));
+        }
+        out
+    }
+
+    /// The recording in the `replay` target's unpacked form: each frame's
+    /// payload uncompressed, after its length (u32, little-endian); the
+    /// target compresses them into a file.
+    fn unpacked(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for payload in self.payloads() {
+            let len = u32::try_from(payload.len()).expect("a seed's payload is small");
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&payload);
+        }
+        out
+    }
+}
+
+/// What a `replay` seed's file gives when read and replayed with
+/// `--verify`.
+#[derive(Debug)]
+enum Outcome {
+    /// It verifies: every hash and keyframe matches; with this many gaps.
+    Verifies {
+        /// Stretches of ticks not recorded.
+        gaps: usize,
+    },
+    /// The reader says the file ends inside a frame.
+    Truncated,
+    /// The replay cannot follow it past a gap.
+    Unfollowable,
+}
+
+/// A `replay` seed: a recording in both of the target's forms, and what
+/// its file gives.
+struct ReplaySeed {
+    /// The seeds' names, without their form's prefix.
+    name: &'static str,
+    /// The replay file (the seed `file-NAME`).
+    file: Vec<u8>,
+    /// The unpacked form (the seed `unpacked-NAME`).
+    unpacked: Vec<u8>,
+    /// What the file gives.
+    outcome: Outcome,
+}
+
+/// The recordings of the `replay` seeds: an arena room with joins, moves,
+/// a drop, a resume and leaves; a game of four played to its win (with a
+/// move out of turn and a refused third player) and a rematch; the same
+/// table restarted mid-game (a restored room); an arena room at the fast
+/// pace with a gap; and damaged files: the arena room truncated inside its
+/// last frame, and a gap with no keyframe after it.
+fn replay_seeds() -> Vec<ReplaySeed> {
+    use four::msg::FourMsg::{Drop, Rematch};
+    let [arena_type, four_type] = <[RoomType; 2]>::try_from(replay_room_types())
+        .unwrap_or_else(|_| unreachable!("two room types"));
+    let mv = |dx, dy| Move { dx, dy };
+    let arena_room = SeedRecording::new(&arena_type, &[], 7, 30)
+        .chunks_of(10, 20)
+        .join(1)
+        .join(2)
+        .message(1, 1, &mv(127, 0))
+        .message(2, 1, &mv(-128, 127))
+        .steps(4)
+        .join(3)
+        .message(3, 1, &mv(0, -64))
+        .message(1, 2, &mv(5, 5))
+        .steps(6)
+        .drop_player(2)
+        .steps(5)
+        .resume(2)
+        .message(2, 2, &mv(1, -1))
+        .step()
+        .leave(3)
+        .steps(12)
+        .leave(1)
+        .leave(2)
+        .step()
+        .end(EndKind::Closed, "");
+
+    // Seed 2 is even: red, the first to join, starts; yellow's first drop
+    // is out of turn, and a third player finds the table full.
+    let mut four_room = SeedRecording::new(&four_type, &[], 2, 20)
+        .chunks_of(20, 200)
+        .join(1)
+        .join(2)
+        .attempt(3)
+        .message(2, 1, &Drop { column: 3 })
+        .step();
+    let mut seq = [1, 1];
+    // Red (player 1) in column 0, yellow in column 1: red's fourth disc
+    // wins.
+    for turn in 0..7 {
+        let player = turn % 2;
+        seq[player] += 1;
+        four_room = four_room
+            .message(
+                player as u32 + 1,
+                seq[player],
+                &Drop {
+                    column: player as u8,
+                },
+            )
+            .step();
+    }
+    let four_room = four_room
+        .message(1, 10, &Rematch)
+        .message(2, 10, &Rematch)
+        .steps(2)
+        .message(2, 11, &Drop { column: 6 })
+        .steps(3);
+    let four_restored = four_room
+        .restarted(&four_type)
+        .message(1, 11, &Drop { column: 5 })
+        .steps(2)
+        .drop_player(1)
+        .steps(3)
+        .end(EndKind::Stopped, "the server stopped");
+    let four_room = four_room
+        .leave(2)
+        .steps(2)
+        .end(EndKind::Ended, "the table closed");
+
+    let arena_gap = SeedRecording::new(&arena_type, &[("pace", "fast")], u64::MAX, 30)
+        .hash_every(2)
+        .chunks_of(8, 1000)
+        .join(9)
+        .message(9, 1, &mv(-20, 90))
+        .steps(10)
+        .gap(15, true)
+        .join(10)
+        .message(10, 1, &mv(64, 64))
+        .steps(6)
+        .end(EndKind::Full, "");
+
+    let no_keyframe = SeedRecording::new(&four_type, &[], 5, 20)
+        .chunks_of(2, 200)
+        .join(1)
+        .steps(3)
+        .gap(4, false)
+        .steps(2);
+
+    let seed = |name, recording: &SeedRecording, outcome| ReplaySeed {
+        name,
+        file: recording.file(),
+        unpacked: recording.unpacked(),
+        outcome,
+    };
+    let mut truncated = seed("arena-room-truncated", &arena_room, Outcome::Truncated);
+    // Cut inside the last frame (in its checksum), and in the unpacked form
+    // inside the last chunk's last record (the end, without its text's
+    // length byte).
+    truncated.file.truncate(truncated.file.len() - 3);
+    truncated.unpacked.pop();
+    vec![
+        seed("arena-room", &arena_room, Outcome::Verifies { gaps: 0 }),
+        truncated,
+        seed("four-game", &four_room, Outcome::Verifies { gaps: 0 }),
+        seed(
+            "four-restored",
+            &four_restored,
+            Outcome::Verifies { gaps: 0 },
+        ),
+        seed("arena-fast-gap", &arena_gap, Outcome::Verifies { gaps: 1 }),
+        seed(
+            "four-gap-without-keyframe",
+            &no_keyframe,
+            Outcome::Unfollowable,
+        ),
+    ]
+}
+
 /// Writes `seeds` into `target`'s corpus (removing files that are not
 /// seeds) when `UPDATE_SEEDS` is set; otherwise checks that they match.
 fn sync(target: &str, seeds: &BTreeMap<String, Vec<u8>>) {
@@ -831,6 +1256,53 @@ fn decode_corpus_is_current() {
 #[test]
 fn session_corpus_is_current() {
     sync("session", &session_seeds().into_iter().collect());
+}
+
+#[test]
+fn replay_corpus_is_current() {
+    let seeds = replay_seeds()
+        .into_iter()
+        .flat_map(|s| {
+            [
+                (format!("file-{}", s.name), s.file),
+                (format!("unpacked-{}", s.name), s.unpacked),
+            ]
+        })
+        .collect();
+    sync("replay", &seeds);
+}
+
+/// Every `replay` seed's file reads and replays with `--verify` as its
+/// recording meant: the whole ones verify (so the seeds reach every hash
+/// and keyframe comparison, and the fuzzer starts from states that
+/// match), the damaged ones fail where they were damaged.
+#[test]
+fn replay_seeds_replay_as_meant() {
+    let room_types = replay_room_types();
+    for seed in replay_seeds() {
+        let name = seed.name;
+        let read = format::read(&seed.file);
+        match (&seed.outcome, read) {
+            (Outcome::Truncated, Err(ReadError::Truncated { .. })) => {}
+            (Outcome::Verifies { gaps }, Ok(recording)) => {
+                let report =
+                    replay(&room_types, &recording, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(report.gaps.len(), *gaps, "{name}: gaps {report:?}");
+                assert!(
+                    report.hashes > 0 && report.end.is_some(),
+                    "{name}: {report:?}"
+                );
+            }
+            (Outcome::Unfollowable, Ok(recording)) => {
+                let result = replay(&room_types, &recording, true);
+                assert!(
+                    matches!(result, Err(ReplayFailure::Unfollowable(_))),
+                    "{name}: {result:?}"
+                );
+            }
+            (outcome, read) => panic!("{name}: meant {outcome:?}, read {read:?}"),
+        }
+    }
 }
 
 #[test]
