@@ -31,8 +31,8 @@
 //!   where panics unwind);
 //! - neither the reader nor the replay makes a single allocation larger
 //!   than [`bound`] for the input's size (watched by the global allocator
-//!   in `fuzz::alloc`): the file's bytes may make the reader keep every
-//!   record as a value, never more;
+//!   in `fuzz::alloc`): the file, and one chunk unpacked at a time, never
+//!   more (records are decoded as they are read, not kept);
 //! - a recording that reads writes back, through the format's writer
 //!   (`format::header_payload`, `format::ChunkWriter`, `format::frame`),
 //!   to a file that reads to the same recording (the chunks' offsets
@@ -59,22 +59,18 @@ static ALLOCATOR: fuzz::alloc::Watched = fuzz::alloc::Watched;
 /// 64 KiB for error messages and bookkeeping.
 const SLACK: usize = (1 << 20) + (64 << 10);
 
-/// Allowance for one allocation per byte of input. The reader keeps each
-/// record, one byte of the file at the least, as a `Record`, and the
-/// replay keeps the inputs since the last hash as `Input`s (no larger);
-/// a vector of them has room for at most twice its length while it grows.
-/// Everything else the reader and the replay keep (payloads, keyframes,
-/// messages, the game's players) takes fewer bytes per byte of input.
-const PER_INPUT_BYTE: usize = 2 * size_of::<Record>();
+/// Allowance for one allocation per byte of input. The largest thing the
+/// reader and the replay hold is one chunk unpacked (its records are
+/// decoded one at a time): deflate expands a byte of its stream at most
+/// 1,032 times, and a vector being filled has room for at most twice its
+/// length. Keyframes and messages are parts of a chunk, no larger.
+const PER_INPUT_BYTE: usize = 2 * 1032;
 
 /// The largest single allocation allowed while reading or replaying an
-/// input of `len` bytes. Proportional to the input: a file's frames are
-/// compressed, but what a small file decompresses to may not cost more
-/// than its size allows (deflate can expand a byte about a thousandfold,
-/// and the reader allows a frame up to `format::MAX_PAYLOAD` = 256 MiB;
-/// a file that uses that is caught here rather than allowed for).
+/// input of `len` bytes: proportional to the input (and below
+/// `format::MAX_PAYLOAD`, 16 MiB, twice over, whatever the input).
 fn bound(len: usize) -> usize {
-    SLACK + PER_INPUT_BYTE * len
+    SLACK + (PER_INPUT_BYTE * len).min(2 * format::MAX_PAYLOAD + 64)
 }
 
 /// Both games, registered as by default: the replay takes the game
@@ -168,14 +164,15 @@ fn packed(data: &[u8]) -> Vec<u8> {
 }
 
 /// Writes `recording` with the format's writer and reads it again: the
-/// same header and records, chunk for chunk.
+/// same header and records, chunk for chunk (one chunk's records at a
+/// time, as the reader holds them).
 fn written_back(recording: &Recording) {
     let mut file = format::MAGIC.to_vec();
     file.extend(format::frame(&format::header_payload(&recording.header)));
-    for chunk in &recording.chunks {
+    for (i, chunk) in recording.chunks.iter().enumerate() {
         let mut out = Vec::new();
         ChunkWriter::begin(&mut out, chunk.first_tick);
-        for record in &chunk.records {
+        for record in &records(recording, i) {
             match record {
                 Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
                 Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
@@ -203,17 +200,31 @@ fn written_back(recording: &Recording) {
     );
     for (i, (a, b)) in again.chunks.iter().zip(&recording.chunks).enumerate() {
         assert_eq!(
-            (a.first_tick, &a.records),
-            (b.first_tick, &b.records),
+            (a.first_tick, a.starts_with_keyframe),
+            (b.first_tick, b.starts_with_keyframe),
             "chunk {i} written back"
         );
+        assert!(
+            records(&again, i).into_iter().eq(records(recording, i)),
+            "chunk {i}'s records written back"
+        );
     }
+    assert_eq!(again.end(), recording.end(), "the end written back");
+}
+
+/// The records of chunk `i` (which a recording that read has).
+fn records(recording: &Recording, i: usize) -> format::Records {
+    recording
+        .records(i)
+        .unwrap_or_else(|| panic!("chunk {i} of a recording that read"))
 }
 
 /// A recording in a line: its room and its size.
 fn summary(recording: &Recording) -> String {
     let h = &recording.header;
-    let records: usize = recording.chunks.iter().map(|c| c.records.len()).sum();
+    let records: usize = (0..recording.chunks.len())
+        .map(|i| records(recording, i).count())
+        .sum();
     format!(
         "a recording of room type {:?} ({} configuration bytes, options {:?}, seed {}, {} Hz, from tick {}{}), {} chunks, {records} records",
         h.room_type,

@@ -41,8 +41,9 @@ struct ArenaArgs {
           value_parser = clap::value_parser!(u16).range(1..))]
     view_radius: u16,
 
-    /// Pickups on each arena's field.
-    #[arg(long, env = "GAME_PICKUPS", default_value_t = 60)]
+    /// Pickups on each arena's field (at most 100,000).
+    #[arg(long, env = "GAME_PICKUPS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(..=i64::from(arena::MAX_PICKUPS)))]
     pickups: u32,
 
     /// How long a collected pickup stays away before it respawns.

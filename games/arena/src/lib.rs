@@ -40,6 +40,9 @@ use serde::{Deserialize, Serialize};
 /// exactly as fast as full right.
 const MAX_AXIS: i64 = 127;
 
+/// Most pickups an arena holds: a field is made with all of them at once.
+pub const MAX_PICKUPS: u32 = 100_000;
+
 /// Settings of one arena. The defaults suit a 30 Hz tick.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArenaConfig {
@@ -673,6 +676,11 @@ impl ArenaConfig {
     /// This configuration adjusted by a room's options.
     pub fn for_options(&self, options: &RoomOptions) -> Result<ArenaConfig, String> {
         options.only(OPTIONS)?;
+        // A configuration can come from a recording's header, which is
+        // input like any other: a field is made for its pickups at once.
+        if self.pickups > MAX_PICKUPS {
+            return Err(format!("{} pickups: at most {MAX_PICKUPS}", self.pickups));
+        }
         let mut config = self.clone();
         match options.get("pace") {
             None | Some("normal") => {}
@@ -1522,6 +1530,17 @@ mod tests {
         );
         assert!(base.for_options(&options(&[("pace", "warp")])).is_err());
         assert!(base.for_options(&options(&[("map", "x")])).is_err());
+        // A configuration from a file is bounded before a field is made.
+        let crowded = ArenaConfig {
+            pickups: MAX_PICKUPS + 1,
+            ..base.clone()
+        };
+        assert!(
+            crowded
+                .for_options(&options(&[]))
+                .unwrap_err()
+                .contains("at most")
+        );
         let per_tick = base
             .clone()
             .at_tick_rate(30, 240, std::time::Duration::from_secs(3));

@@ -38,12 +38,14 @@ use std::io::{Read, Write};
 /// The first bytes of every replay file: a name, then the format version.
 pub const MAGIC: &[u8; 12] = b"GAMEREPLAY\0\x01";
 
-/// Largest compressed frame a reader accepts (a chunk is a second of one
-/// room, a keyframe one game's state; far below this).
-pub const MAX_FRAME: usize = 64 << 20;
+/// Largest compressed frame a reader accepts: its payload's bound, plus
+/// what zlib adds to bytes it cannot compress.
+pub const MAX_FRAME: usize = MAX_PAYLOAD + MAX_PAYLOAD / 64 + 64;
 
-/// Largest payload a frame may decompress to.
-pub const MAX_PAYLOAD: usize = 256 << 20;
+/// Largest payload a frame may decompress to: a chunk is about a second
+/// of one room (a busy arena room writes tens of kilobytes), and a recorder
+/// never writes a bigger one (it ends the recording instead).
+pub const MAX_PAYLOAD: usize = 16 << 20;
 
 /// What a recording says about its room, first in the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,15 +286,20 @@ pub enum ReadError {
     NoHeader,
 }
 
-/// A chunk as read.
+/// A chunk as read: where it is and what it starts with. Its records are
+/// decoded when asked for ([`Recording::records`]), one chunk at a time,
+/// so a recording's memory is its file and one chunk (a file that
+/// compresses well cannot make the reader hold all of it unpacked).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chunk {
     /// The tick at its start.
     pub first_tick: u32,
-    /// Its records, in order.
-    pub records: Vec<Record>,
+    /// Whether its first record is a keyframe (a replay can start there).
+    pub starts_with_keyframe: bool,
     /// Where its frame starts in the file.
     pub offset: u64,
+    /// Its zlib stream in the file.
+    frame: std::ops::Range<usize>,
 }
 
 /// A whole recording, read and checked for damage (not yet replayed).
@@ -302,41 +309,124 @@ pub struct Recording {
     pub header: Header,
     /// Its chunks, in order.
     pub chunks: Vec<Chunk>,
+    /// Its last record, if that is an end: how and why it ended.
+    end: Option<(EndKind, String)>,
+    /// The file.
+    bytes: Vec<u8>,
 }
 
 impl Recording {
     /// How the recording ended, if it did (a file without an end belongs
     /// to a room still running, or to a server that was killed).
     pub fn end(&self) -> Option<(EndKind, &str)> {
-        self.chunks.last()?.records.iter().find_map(|r| match r {
-            Record::End(kind, text) => Some((*kind, text.as_str())),
-            _ => None,
-        })
+        self.end.as_ref().map(|(kind, text)| (*kind, text.as_str()))
+    }
+
+    /// The records of chunk `index`, decoded as they are read. The chunk
+    /// was checked when the file was read, so this cannot fail but for an
+    /// index past the end.
+    pub fn records(&self, index: usize) -> Option<Records> {
+        let chunk = self.chunks.get(index)?;
+        let payload = inflate(&self.bytes[chunk.frame.clone()]).ok()?;
+        Some(Records { payload, at: 4 })
+    }
+
+    /// Every chunk's first tick and records, decoded (for tools and tests
+    /// that change a recording; see [`write`]).
+    pub fn decode(&self) -> Vec<(u32, Vec<Record>)> {
+        (0..self.chunks.len())
+            .filter_map(|i| Some((self.chunks[i].first_tick, self.records(i)?.collect())))
+            .collect()
     }
 }
 
-/// Reads a whole replay file from its bytes.
+/// A file of `header` and `chunks` (each its first tick and records), as
+/// a recording room would write it.
+pub fn write(header: &Header, chunks: &[(u32, Vec<Record>)]) -> Vec<u8> {
+    let mut file = MAGIC.to_vec();
+    file.extend(frame(&header_payload(header)));
+    for (first_tick, records) in chunks {
+        let mut out = Vec::new();
+        ChunkWriter::begin(&mut out, *first_tick);
+        for record in records {
+            match record {
+                Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
+                Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
+                Record::Input(Input::Drop(p)) => ChunkWriter::drop_player(&mut out, *p),
+                Record::Input(Input::Resume(p)) => ChunkWriter::resume(&mut out, *p),
+                Record::Input(Input::Leave(p)) => ChunkWriter::leave(&mut out, *p),
+                Record::Input(Input::Message { player, seq, data }) => {
+                    ChunkWriter::message(&mut out, *player, *seq, data);
+                }
+                Record::Input(Input::Step) => ChunkWriter::step(&mut out),
+                Record::Hash(h) => ChunkWriter::hash(&mut out, *h),
+                Record::Keyframe(saved) => ChunkWriter::keyframe(&mut out, saved),
+                Record::End(kind, text) => ChunkWriter::end(&mut out, *kind, text),
+            }
+        }
+        file.extend(frame(&out));
+    }
+    file
+}
+
+/// A chunk's records, decoded one at a time.
+#[derive(Clone, Debug)]
+pub struct Records {
+    payload: Vec<u8>,
+    at: usize,
+}
+
+impl Records {
+    /// Whether nothing but the recording's end is left.
+    pub fn only_end_left(&self) -> bool {
+        let mut rest = self.clone();
+        rest.all(|r| matches!(r, Record::End(..)))
+    }
+}
+
+impl Iterator for Records {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        let mut r = Cursor {
+            bytes: &self.payload,
+            at: self.at,
+        };
+        if r.done() {
+            return None;
+        }
+        // Checked when the file was read: an error here cannot happen, and
+        // would end the chunk rather than panic.
+        let record = next_record(&mut r).ok()?;
+        self.at = r.at;
+        Some(record)
+    }
+}
+
+/// Reads a whole replay file from its bytes, checking every frame and
+/// record.
 pub fn read(bytes: &[u8]) -> Result<Recording, ReadError> {
     let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
         return Err(ReadError::NotReplay(
             bytes[..bytes.len().min(MAGIC.len())].to_vec(),
         ));
     };
-    let mut offset = MAGIC.len() as u64;
+    let mut offset = MAGIC.len();
     let mut rest = rest;
     let mut header = None;
     let mut chunks = Vec::new();
-    let mut ended = false;
+    let mut end = None;
     let mut index = 0usize;
     while !rest.is_empty() {
+        let at = offset as u64;
         let corrupt = |what: String| ReadError::Corrupt {
-            offset,
+            offset: at,
             chunk: index,
             what,
         };
         if rest.len() < 4 {
             return Err(ReadError::Truncated {
-                offset,
+                offset: at,
                 needed: 4,
                 left: rest.len() as u64,
             });
@@ -349,13 +439,14 @@ pub fn read(bytes: &[u8]) -> Result<Recording, ReadError> {
         }
         if rest.len() - 4 < len {
             return Err(ReadError::Truncated {
-                offset,
+                offset: at,
                 needed: 4 + len as u64,
                 left: rest.len() as u64,
             });
         }
-        let payload = inflate(&rest[4..4 + len]).map_err(corrupt)?;
-        if ended {
+        let frame = offset + 4..offset + 4 + len;
+        let payload = inflate(&bytes[frame.clone()]).map_err(corrupt)?;
+        if end.is_some() {
             return Err(corrupt("data after the recording's end".into()));
         }
         match &header {
@@ -371,18 +462,20 @@ pub fn read(bytes: &[u8]) -> Result<Recording, ReadError> {
                 header = Some(h);
             }
             Some(_) => {
-                let chunk = parse_chunk(&payload, offset).map_err(corrupt)?;
-                ended = matches!(chunk.records.last(), Some(Record::End(..)));
+                let (chunk, last) = check_chunk(&payload, at, frame).map_err(corrupt)?;
+                end = last;
                 chunks.push(chunk);
             }
         }
-        offset += 4 + len as u64;
+        offset += 4 + len;
         rest = &rest[4 + len..];
         index += 1;
     }
     Ok(Recording {
         header: header.ok_or(ReadError::NoHeader)?,
         chunks,
+        end,
+        bytes: bytes.to_vec(),
     })
 }
 
@@ -399,55 +492,69 @@ fn inflate(z: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn parse_chunk(payload: &[u8], offset: u64) -> Result<Chunk, String> {
+/// Checks every record of a chunk's payload without keeping them: the
+/// chunk, and its end record if it has one.
+fn check_chunk(
+    payload: &[u8],
+    offset: u64,
+    frame: std::ops::Range<usize>,
+) -> Result<(Chunk, Option<(EndKind, String)>), String> {
     let mut r = Cursor {
         bytes: payload,
         at: 0,
     };
     let first_tick = r.u32()?;
-    let mut records = Vec::new();
+    let starts_with_keyframe = payload.get(4) == Some(&KEYFRAME);
+    let mut end = None;
     while !r.done() {
-        let at = r.at;
-        let tag = r.u8()?;
-        let record = match tag {
-            JOIN_ATTEMPT => Record::Input(Input::JoinAttempt(r.player()?)),
-            JOIN => Record::Input(Input::Join(r.player()?)),
-            DROP => Record::Input(Input::Drop(r.player()?)),
-            RESUME => Record::Input(Input::Resume(r.player()?)),
-            LEAVE => Record::Input(Input::Leave(r.player()?)),
-            MESSAGE => {
-                let player = r.player()?;
-                let seq = r.u32_varint()?;
-                let data = r.bytes()?.to_vec();
-                Record::Input(Input::Message { player, seq, data })
-            }
-            STEP => Record::Input(Input::Step),
-            HASH => Record::Hash(r.u32()?),
-            KEYFRAME => Record::Keyframe(r.bytes()?.to_vec()),
-            END => {
-                let kind = r.u8()?;
-                let kind = EndKind::from_u8(kind)
-                    .ok_or_else(|| format!("an end of unknown kind {kind}"))?;
-                let text = std::str::from_utf8(r.bytes()?)
-                    .map_err(|_| "an end whose text is not UTF-8".to_owned())?;
-                let record = Record::End(kind, text.to_owned());
-                if !r.done() {
-                    return Err("records after the recording's end".into());
-                }
-                record
-            }
-            other => {
-                return Err(format!(
-                    "unknown record tag {other} at byte {at} of the chunk"
-                ));
-            }
-        };
-        records.push(record);
+        if end.is_some() {
+            return Err("records after the recording's end".into());
+        }
+        if let Record::End(kind, text) = next_record(&mut r)? {
+            end = Some((kind, text));
+        }
     }
-    Ok(Chunk {
+    let chunk = Chunk {
         first_tick,
-        records,
+        starts_with_keyframe,
         offset,
+        frame,
+    };
+    Ok((chunk, end))
+}
+
+/// The record at the cursor.
+fn next_record(r: &mut Cursor<'_>) -> Result<Record, String> {
+    let at = r.at;
+    let tag = r.u8()?;
+    Ok(match tag {
+        JOIN_ATTEMPT => Record::Input(Input::JoinAttempt(r.player()?)),
+        JOIN => Record::Input(Input::Join(r.player()?)),
+        DROP => Record::Input(Input::Drop(r.player()?)),
+        RESUME => Record::Input(Input::Resume(r.player()?)),
+        LEAVE => Record::Input(Input::Leave(r.player()?)),
+        MESSAGE => {
+            let player = r.player()?;
+            let seq = r.u32_varint()?;
+            let data = r.bytes()?.to_vec();
+            Record::Input(Input::Message { player, seq, data })
+        }
+        STEP => Record::Input(Input::Step),
+        HASH => Record::Hash(r.u32()?),
+        KEYFRAME => Record::Keyframe(r.bytes()?.to_vec()),
+        END => {
+            let kind = r.u8()?;
+            let kind =
+                EndKind::from_u8(kind).ok_or_else(|| format!("an end of unknown kind {kind}"))?;
+            let text = std::str::from_utf8(r.bytes()?)
+                .map_err(|_| "an end whose text is not UTF-8".to_owned())?;
+            Record::End(kind, text.to_owned())
+        }
+        other => {
+            return Err(format!(
+                "unknown record tag {other} at byte {at} of the chunk"
+            ));
+        }
     })
 }
 
@@ -561,8 +668,11 @@ mod tests {
         let rec = read(&sample()).unwrap();
         assert_eq!(rec.header, header());
         assert_eq!(rec.chunks.len(), 2);
+        assert!(rec.chunks[0].starts_with_keyframe);
+        assert!(!rec.chunks[1].starts_with_keyframe);
+        let decoded = rec.decode();
         assert_eq!(
-            rec.chunks[0].records,
+            decoded[0].1,
             vec![
                 Record::Keyframe(b"saved".to_vec()),
                 Record::Input(Input::JoinAttempt(1)),
@@ -581,6 +691,13 @@ mod tests {
         );
         assert_eq!(rec.chunks[1].first_tick, 1);
         assert_eq!(rec.end(), Some((EndKind::Panicked, "boom ✓")));
+        // Written back from its records, the file is the same file.
+        assert_eq!(write(&rec.header, &decoded), sample());
+        assert!(!rec.records(0).unwrap().only_end_left());
+        let mut last = rec.records(1).unwrap();
+        assert_eq!(last.next(), Some(Record::Input(Input::Step)));
+        assert!(last.only_end_left());
+        assert!(rec.records(2).is_none());
     }
 
     #[test]
@@ -623,6 +740,19 @@ mod tests {
         let mut huge = MAGIC.to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(read(&huge), Err(ReadError::Corrupt { .. })));
+        // A small frame that unpacks past the bound is refused as it
+        // unpacks.
+        let mut bomb = MAGIC.to_vec();
+        bomb.extend(frame(&header_payload(&header())));
+        let mut payload = vec![0; 4];
+        payload.resize(MAX_PAYLOAD + 1, STEP);
+        let packed = frame(&payload);
+        assert!(packed.len() < MAX_PAYLOAD / 16, "{} bytes", packed.len());
+        bomb.extend(packed);
+        match read(&bomb) {
+            Err(ReadError::Corrupt { what, .. }) => assert!(what.contains("more than"), "{what}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

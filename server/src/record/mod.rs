@@ -327,11 +327,17 @@ impl Recorder {
     /// Hands the chunk being built to the writer, without waiting.
     fn send(&mut self, last: bool) {
         let limit = self.recordings.settings.max_bytes;
-        if !last && self.recorded + self.buf.len() as u64 > limit {
-            tracing::warn!(path = %self.path.display(), limit,
+        let over_limit = !last && self.recorded + self.buf.len() as u64 > limit;
+        // A chunk past what a reader accepts (a game whose state alone is
+        // that large) ends the recording too.
+        let too_big = self.buf.len() > format::MAX_PAYLOAD;
+        if over_limit || too_big {
+            tracing::warn!(path = %self.path.display(), limit, chunk = self.buf.len(),
                 "room recording reached its size limit: the room goes on unrecorded");
+            // The chunk's ticks are not recorded: the recording ends where
+            // they begin, so that a replay reaches its end without a gap.
             self.buf.clear();
-            ChunkWriter::begin(&mut self.buf, self.tick);
+            ChunkWriter::begin(&mut self.buf, self.chunk_start);
             ChunkWriter::end(&mut self.buf, EndKind::Full, "");
             self.send(true);
             self.finish();
@@ -492,8 +498,8 @@ mod tests {
                     let mut file = format::MAGIC.to_vec();
                     file.extend(format::frame(&format::header_payload(&header())));
                     file.extend(format::frame(&payload));
-                    let chunk = format::read(&file).unwrap().chunks.remove(0);
-                    (chunk.first_tick, chunk.records, open.is_some())
+                    let (first_tick, records) = format::read(&file).unwrap().decode().remove(0);
+                    (first_tick, records, open.is_some())
                 }
                 Job::Finish(_) => panic!("no finish was asked"),
             })

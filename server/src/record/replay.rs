@@ -105,13 +105,20 @@ pub fn replay(
     let mut present = std::collections::BTreeSet::new();
     let mut game: Option<Replayer> = None;
     // What entered the game since the last hash: named when a hash differs.
-    let mut recent: Vec<Input> = Vec::new();
+    // (The last RECENT of them: a file's records are not all kept.)
+    let mut recent: std::collections::VecDeque<Input> = std::collections::VecDeque::new();
     let last_chunk = recording.chunks.len().saturating_sub(1);
     for (c, chunk) in recording.chunks.iter().enumerate() {
-        let mut records = chunk.records.as_slice();
+        let Some(mut records) = recording.records(c) else {
+            unreachable!(
+                "chunk {c} of {} is in the recording",
+                recording.chunks.len()
+            );
+        };
         let continues = game.as_ref().is_some_and(|g| g.tick() == chunk.first_tick);
         if !continues {
-            let Some((Record::Keyframe(saved), rest)) = records.split_first() else {
+            let first = records.next().filter(|_| chunk.starts_with_keyframe);
+            let Some(Record::Keyframe(saved)) = first else {
                 return Err(ReplayFailure::Unfollowable(match &game {
                     None => format!(
                         "the recording's first chunk (byte {}) does not start with a keyframe",
@@ -125,17 +132,23 @@ pub fn replay(
                     ),
                 }));
             };
-            records = rest;
             if let Some(g) = &game {
                 report.gaps.push((g.tick(), chunk.first_tick));
             }
             let fresh = game.is_none();
-            let started = start_game(&room_type, &options, header, chunk.first_tick, saved, fresh)
-                .map_err(ReplayFailure::Game)?;
+            let started = start_game(
+                &room_type,
+                &options,
+                header,
+                chunk.first_tick,
+                &saved,
+                fresh,
+            )
+            .map_err(ReplayFailure::Game)?;
             if verify && fresh && !header.restored && chunk.first_tick == 0 {
                 // A new room, made from its seed as the room was: its
                 // first state must be the recorded one.
-                compare_keyframe(&started.keyframe(), saved, 0)?;
+                compare_keyframe(&started.keyframe(), &saved, 0)?;
                 report.keyframes += 1;
             }
             game = Some(started);
@@ -143,14 +156,11 @@ pub fn replay(
         let Some(g) = game.as_mut() else {
             unreachable!("a chunk either continues the game or starts it from a keyframe");
         };
-        for (i, record) in records.iter().enumerate() {
-            match record {
+        while let Some(record) = records.next() {
+            match &record {
                 Record::Input(input) => {
-                    let last_input = panicked.is_some()
-                        && c == last_chunk
-                        && records[i + 1..]
-                            .iter()
-                            .all(|r| matches!(r, Record::End(..)));
+                    let last_input =
+                        panicked.is_some() && c == last_chunk && records.only_end_left();
                     report.inputs += 1;
                     match input {
                         Input::Message { .. } => report.messages += 1,
@@ -183,7 +193,10 @@ pub fn replay(
                         }
                     }
                     if verify {
-                        recent.push(input.clone());
+                        if recent.len() == RECENT {
+                            recent.pop_front();
+                        }
+                        recent.push_back(input.clone());
                     }
                 }
                 Record::Hash(hash) if verify => {
@@ -192,8 +205,8 @@ pub fn replay(
                         return Err(ReplayFailure::Diverged {
                             tick: g.tick(),
                             what: format!(
-                                "the state hashes to {replayed:08x}, the recording has {hash:08x}; what entered the game since the last hash: {}",
-                                describe(&recent)
+                                "the state hashes to {replayed:08x}, the recording has {hash:08x}; what entered the game since the last hash (its last {RECENT} calls at most): {}",
+                                describe(recent.make_contiguous())
                             ),
                         });
                     }
@@ -279,6 +292,9 @@ fn compare_keyframe(replayed: &[u8], recorded: &[u8], tick: u32) -> Result<(), R
         ),
     })
 }
+
+/// How many of the inputs before a divergence it names.
+const RECENT: usize = 1024;
 
 /// A short account of some inputs: counts, and the players they concern.
 fn describe(inputs: &[Input]) -> String {
@@ -478,7 +494,7 @@ fn replay_file(room_types: &[RoomType], path: &Path, verify: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::format::{Chunk, ChunkWriter, Header};
+    use crate::record::format::{ChunkWriter, Header};
     use game_api::{Ctx, Game, PlayerId};
 
     /// Counts its steps and sums its messages; its save is both.
@@ -547,16 +563,11 @@ mod tests {
             &mut second,
             format::short_hash(&saved(second_at + 1, if keyframe { 100 } else { 8 })),
         );
-        let chunk = |payload: &[u8]| {
-            let mut bytes = format::MAGIC.to_vec();
-            bytes.extend(format::frame(&format::header_payload(&header())));
-            bytes.extend(format::frame(payload));
-            format::read(&bytes).unwrap().chunks.remove(0)
-        };
-        Recording {
-            header: header(),
-            chunks: vec![chunk(&first), chunk(&second)],
-        }
+        let mut bytes = format::MAGIC.to_vec();
+        bytes.extend(format::frame(&format::header_payload(&header())));
+        bytes.extend(format::frame(&first));
+        bytes.extend(format::frame(&second));
+        format::read(&bytes).unwrap()
     }
 
     fn header() -> Header {
@@ -626,9 +637,10 @@ mod tests {
 
     #[test]
     fn a_first_chunk_without_a_keyframe_cannot_be_followed() {
-        let mut rec = recording(2, false);
-        let first: &mut Chunk = &mut rec.chunks[0];
-        first.records.remove(0);
+        let rec = recording(2, false);
+        let mut chunks = rec.decode();
+        chunks[0].1.remove(0);
+        let rec = format::read(&format::write(&rec.header, &chunks)).unwrap();
         assert!(matches!(
             replay(&[tally()], &rec, true),
             Err(ReplayFailure::Unfollowable(_))

@@ -15,7 +15,7 @@
 //! Seeking restores the game from the last keyframe at or before the tick
 //! and re-simulates up to it, without sending anything.
 
-use super::format::{self, Record, Recording};
+use super::format::{self, Record, Recording, Records};
 use super::replay::{game_of, start_game};
 use crate::room::mailbox::Mailbox;
 use game_api::replay::{Input, Replayer};
@@ -376,9 +376,9 @@ fn survey(id: &str, recording: &Recording, page: Option<&'static str>) -> Info {
     let header = &recording.header;
     let mut tick = header.start_tick;
     let mut spans: BTreeMap<PlayerId, PlayerSpan> = BTreeMap::new();
-    for chunk in &recording.chunks {
+    for (c, chunk) in recording.chunks.iter().enumerate() {
         tick = chunk.first_tick;
-        for record in &chunk.records {
+        for record in recording.records(c).into_iter().flatten() {
             match record {
                 Record::Input(Input::Step) => tick = tick.wrapping_add(1),
                 Record::Input(
@@ -387,14 +387,14 @@ fn survey(id: &str, recording: &Recording, page: Option<&'static str>) -> Info {
                     | Input::Resume(p)
                     | Input::Message { player: p, .. },
                 ) => {
-                    spans.entry(*p).or_insert(PlayerSpan {
-                        id: *p,
+                    spans.entry(p).or_insert(PlayerSpan {
+                        id: p,
                         from: tick,
                         to: None,
                     });
                 }
                 Record::Input(Input::Leave(p)) => {
-                    if let Some(span) = spans.get_mut(p) {
+                    if let Some(span) = spans.get_mut(&p) {
                         span.to = Some(tick);
                     }
                 }
@@ -426,21 +426,20 @@ fn survey(id: &str, recording: &Recording, page: Option<&'static str>) -> Info {
 struct Playback {
     loaded: Arc<Loaded>,
     game: Replayer,
-    /// The chunk and record to apply next.
+    /// The chunk being played, and its records still to apply.
     chunk: usize,
-    record: usize,
+    records: Records,
 }
 
 impl Playback {
     /// The game at `tick`: made from the last keyframe at or before it,
     /// then stepped to it.
     fn at(loaded: &Arc<Loaded>, tick: u32) -> Result<Self, String> {
-        let chunks = &loaded.recording.chunks;
-        let start = chunks
+        let start = loaded
+            .recording
+            .chunks
             .iter()
-            .rposition(|c| {
-                c.first_tick <= tick && matches!(c.records.first(), Some(Record::Keyframe(_)))
-            })
+            .rposition(|c| c.first_tick <= tick && c.starts_with_keyframe)
             .ok_or("the recording has no keyframe to start from")?;
         let mut playback = Self::from_chunk(loaded, start, start == 0)?;
         while playback.game.tick() < tick && playback.advance()? {}
@@ -450,7 +449,12 @@ impl Playback {
     /// The game at the start of chunk `c`, which begins with a keyframe.
     fn from_chunk(loaded: &Arc<Loaded>, c: usize, first: bool) -> Result<Self, String> {
         let chunk = &loaded.recording.chunks[c];
-        let Some(Record::Keyframe(saved)) = chunk.records.first() else {
+        let mut records = loaded
+            .recording
+            .records(c)
+            .ok_or_else(|| format!("chunk {c} is not in the recording"))?;
+        let first_record = records.next().filter(|_| chunk.starts_with_keyframe);
+        let Some(Record::Keyframe(saved)) = first_record else {
             return Err(format!(
                 "ticks are missing before tick {}",
                 chunk.first_tick
@@ -461,7 +465,7 @@ impl Playback {
             &loaded.options,
             &loaded.recording.header,
             chunk.first_tick,
-            saved,
+            &saved,
             first,
         )?;
         game.keep_events();
@@ -469,7 +473,7 @@ impl Playback {
             loaded: loaded.clone(),
             game,
             chunk: c,
-            record: 1,
+            records,
         })
     }
 
@@ -477,32 +481,35 @@ impl Playback {
     /// end.
     fn advance(&mut self) -> Result<bool, String> {
         loop {
-            let chunks = &self.loaded.recording.chunks;
-            let Some(chunk) = chunks.get(self.chunk) else {
-                return Ok(false);
-            };
-            let Some(record) = chunk.records.get(self.record) else {
-                self.chunk += 1;
-                self.record = 0;
-                if let Some(next) = chunks.get(self.chunk)
-                    && next.first_tick != self.game.tick()
-                {
+            let Some(record) = self.records.next() else {
+                let next = self.chunk + 1;
+                let chunks = &self.loaded.recording.chunks;
+                let Some(chunk) = chunks.get(next) else {
+                    return Ok(false);
+                };
+                if chunk.first_tick == self.game.tick() {
+                    self.chunk = next;
+                    self.records = self
+                        .loaded
+                        .recording
+                        .records(next)
+                        .ok_or_else(|| format!("chunk {next} is not in the recording"))?;
+                } else {
                     // A gap: go on from the keyframe after it.
-                    *self = Self::from_chunk(&self.loaded.clone(), self.chunk, false)?;
+                    *self = Self::from_chunk(&self.loaded.clone(), next, false)?;
                 }
                 continue;
             };
-            self.record += 1;
             if let Record::Input(input) = record {
                 // A recorded panic is the end of what can be shown.
                 let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    self.game.apply(input)
+                    self.game.apply(&input)
                 }));
                 match applied {
                     Ok(result) => result.map_err(|e| e.to_string())?,
                     Err(_) => return Ok(false),
                 }
-                if *input == Input::Step {
+                if input == Input::Step {
                     return Ok(true);
                 }
             }

@@ -123,11 +123,11 @@ async fn a_played_arena_room_replays_hash_for_hash_and_a_changed_input_diverges_
     replay(&defaults, first, true).expect("the recording carries the arena's configuration");
 
     // One move changed: the replay diverges at the step that took it.
-    let mut changed = first.clone();
-    let mut tick = changed.header.start_tick;
+    let mut chunks = first.decode();
+    let mut tick = first.header.start_tick;
     let mut target = None;
-    'find: for chunk in &mut changed.chunks {
-        for record in &mut chunk.records {
+    'find: for (_, records) in &mut chunks {
+        for record in records {
             match record {
                 Record::Input(game_api::replay::Input::Step) => tick += 1,
                 Record::Input(game_api::replay::Input::Message { data, seq, .. }) if *seq == 20 => {
@@ -143,6 +143,7 @@ async fn a_played_arena_room_replays_hash_for_hash_and_a_changed_input_diverges_
         }
     }
     let target = target.expect("message 20 is in the recording");
+    let changed = format::read(&format::write(&first.header, &chunks)).unwrap();
     match replay(&types, &changed, true) {
         Err(ReplayFailure::Diverged { tick, what }) => {
             assert_eq!(tick, target, "{what}");
@@ -228,14 +229,15 @@ async fn a_panicking_game_closes_only_its_room_and_its_recording_reproduces_the_
     assert_eq!(report.messages, 3);
 
     // A recording whose panic is gone (the game fixed, say) says so.
-    let mut fixed = fragile.clone();
-    for chunk in &mut fixed.chunks {
-        for record in &mut chunk.records {
+    let mut chunks = fragile.decode();
+    for (_, records) in &mut chunks {
+        for record in records {
             if let Record::Input(game_api::replay::Input::Message { data, .. }) = record {
                 *data = game_api::codec::to_vec(&false);
             }
         }
     }
+    let fixed = format::read(&format::write(&fragile.header, &chunks)).unwrap();
     assert!(matches!(
         replay(&types, &fixed, true),
         Err(ReplayFailure::NotReproduced(m)) if m.contains("broke the game")
