@@ -1109,6 +1109,7 @@ fn json_type(rust: &str) -> Option<&'static str> {
         "Option<String> (omitted if None)" => "string or absent",
         "Vec<String>" => "array of strings",
         "BTreeMap<String, String>" => "object of strings",
+        "bool" => "boolean",
         _ => return None,
     })
 }
