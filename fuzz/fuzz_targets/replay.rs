@@ -34,16 +34,15 @@
 //!   in `fuzz::alloc`): the file, and one chunk unpacked at a time, never
 //!   more (records are decoded as they are read, not kept);
 //! - a recording that reads writes back, through the format's writer
-//!   (`format::header_payload`, `format::ChunkWriter`, `format::frame`),
+//!   (`format::header_payload`, `format::chunk_payload`, `format::frame`),
 //!   to a file that reads to the same recording (the chunks' offsets
 //!   aside: they depend on the compressed sizes).
 
 #![no_main]
 
 use game_api::RoomType;
-use game_api::replay::Input;
 use libfuzzer_sys::fuzz_target;
-use server::record::format::{self, ChunkWriter, Record, Recording};
+use server::record::format::{self, Recording};
 use server::record::replay::{ReplayFailure, replay};
 use std::sync::OnceLock;
 
@@ -164,31 +163,13 @@ fn packed(data: &[u8]) -> Vec<u8> {
 }
 
 /// Writes `recording` with the format's writer and reads it again: the
-/// same header and records, chunk for chunk (one chunk's records at a
-/// time, as the reader holds them).
+/// same header and records, chunk for chunk.
 fn written_back(recording: &Recording) {
     let mut file = format::MAGIC.to_vec();
     file.extend(format::frame(&format::header_payload(&recording.header)));
     for (i, chunk) in recording.chunks.iter().enumerate() {
-        let mut out = Vec::new();
-        ChunkWriter::begin(&mut out, chunk.first_tick);
-        for record in &records(recording, i) {
-            match record {
-                Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
-                Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
-                Record::Input(Input::Drop(p)) => ChunkWriter::drop_player(&mut out, *p),
-                Record::Input(Input::Resume(p)) => ChunkWriter::resume(&mut out, *p),
-                Record::Input(Input::Leave(p)) => ChunkWriter::leave(&mut out, *p),
-                Record::Input(Input::Message { player, seq, data }) => {
-                    ChunkWriter::message(&mut out, *player, *seq, data);
-                }
-                Record::Input(Input::Step) => ChunkWriter::step(&mut out),
-                Record::Hash(hash) => ChunkWriter::hash(&mut out, *hash),
-                Record::Keyframe(saved) => ChunkWriter::keyframe(&mut out, saved),
-                Record::End(kind, text) => ChunkWriter::end(&mut out, *kind, text),
-            }
-        }
-        file.extend(format::frame(&out));
+        let payload = format::chunk_payload(chunk.first_tick, records(recording, i));
+        file.extend(format::frame(&payload));
     }
     let again = format::read(&file)
         .unwrap_or_else(|e| panic!("a recording written back does not read: {e}"));

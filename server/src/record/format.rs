@@ -346,27 +346,35 @@ pub fn write(header: &Header, chunks: &[(u32, Vec<Record>)]) -> Vec<u8> {
     let mut file = MAGIC.to_vec();
     file.extend(frame(&header_payload(header)));
     for (first_tick, records) in chunks {
-        let mut out = Vec::new();
-        ChunkWriter::begin(&mut out, *first_tick);
-        for record in records {
-            match record {
-                Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
-                Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
-                Record::Input(Input::Drop(p)) => ChunkWriter::drop_player(&mut out, *p),
-                Record::Input(Input::Resume(p)) => ChunkWriter::resume(&mut out, *p),
-                Record::Input(Input::Leave(p)) => ChunkWriter::leave(&mut out, *p),
-                Record::Input(Input::Message { player, seq, data }) => {
-                    ChunkWriter::message(&mut out, *player, *seq, data);
-                }
-                Record::Input(Input::Step) => ChunkWriter::step(&mut out),
-                Record::Hash(h) => ChunkWriter::hash(&mut out, *h),
-                Record::Keyframe(saved) => ChunkWriter::keyframe(&mut out, saved),
-                Record::End(kind, text) => ChunkWriter::end(&mut out, *kind, text),
-            }
-        }
-        file.extend(frame(&out));
+        file.extend(frame(&chunk_payload(*first_tick, records)));
     }
     file
+}
+
+/// A chunk's payload (before compression): `records` from `first_tick`.
+pub fn chunk_payload<R: std::borrow::Borrow<Record>>(
+    first_tick: u32,
+    records: impl IntoIterator<Item = R>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    ChunkWriter::begin(&mut out, first_tick);
+    for record in records {
+        match record.borrow() {
+            Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
+            Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
+            Record::Input(Input::Drop(p)) => ChunkWriter::drop_player(&mut out, *p),
+            Record::Input(Input::Resume(p)) => ChunkWriter::resume(&mut out, *p),
+            Record::Input(Input::Leave(p)) => ChunkWriter::leave(&mut out, *p),
+            Record::Input(Input::Message { player, seq, data }) => {
+                ChunkWriter::message(&mut out, *player, *seq, data);
+            }
+            Record::Input(Input::Step) => ChunkWriter::step(&mut out),
+            Record::Hash(h) => ChunkWriter::hash(&mut out, *h),
+            Record::Keyframe(saved) => ChunkWriter::keyframe(&mut out, saved),
+            Record::End(kind, text) => ChunkWriter::end(&mut out, *kind, text),
+        }
+    }
+    out
 }
 
 /// A chunk's records, decoded one at a time.
