@@ -96,19 +96,15 @@ fn room_types(arena: &ArenaArgs, tick_hz: u16) -> [game_api::RoomType; 2] {
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
-    if std::env::args().nth(1).as_deref() == Some("replay") {
-        // `server replay FILE... [--verify]`: the games come from this
-        // build, their configuration from each recording.
-        let args = <server::record::replay::ReplayArgs as clap::Parser>::parse_from(
-            std::env::args().skip(1),
-        );
-        let defaults = ArenaArgs::from_arg_matches(
-            &ArenaArgs::augment_args(clap::Command::new("defaults")).get_matches_from(["x"]),
-        )?;
-        return Ok(server::record::replay::main(
-            &room_types(&defaults, Config::default().tick_hz),
-            &args,
-        ));
+    // `server replay FILE... [--verify]`: the games come from this build,
+    // their configuration from each recording (these defaults are not
+    // used).
+    let defaults = ArenaArgs::from_arg_matches(
+        &ArenaArgs::augment_args(clap::Command::new("defaults")).get_matches_from(["x"]),
+    )?;
+    let games = room_types(&defaults, Config::default().tick_hz);
+    if let Some(code) = server::record::replay::from_command_line(&games) {
+        return Ok(code);
     }
     let Cli {
         server: config,

@@ -11,7 +11,12 @@ use server::Server;
 use server::config::Config;
 use server::process::{init_logging, raise_nofile_limit_logged, runtime, shutdown_signal};
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    // `place-server replay FILE... [--verify]` replays recordings
+    // (`--record DIR`) instead of serving.
+    if let Some(code) = server::record::replay::from_command_line(&[place::room_type()]) {
+        return Ok(code);
+    }
     let matches = Config::command()
         .name("place-server")
         .about("A game server of place, the shared pixel canvas: open http://ADDRESS/place/")
@@ -31,5 +36,5 @@ fn main() -> anyhow::Result<()> {
     // whatever supervises the process.
     anyhow::ensure!(clean, "shutdown was not clean: see the log above");
     tracing::info!("bye");
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

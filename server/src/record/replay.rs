@@ -349,6 +349,18 @@ pub struct ReplayArgs {
     pub verify: bool,
 }
 
+/// For a server binary of one's own: when its command line is `PROGRAM
+/// replay FILE... [--verify]`, replays as `server replay` does with
+/// `room_types` and returns the exit code; `None` for any other command
+/// line (the binary serves as usual).
+pub fn from_command_line(room_types: &[RoomType]) -> Option<ExitCode> {
+    if std::env::args().nth(1).as_deref() != Some("replay") {
+        return None;
+    }
+    let args = <ReplayArgs as clap::Parser>::parse_from(std::env::args().skip(1));
+    Some(main(room_types, &args))
+}
+
 /// `server replay`: replays each file and prints what happened. Exits 0
 /// when every file replayed (and verified), 1 when one diverged or
 /// panicked where its room did not, 2 when one could not be read or
