@@ -202,6 +202,19 @@ impl ChunkWriter {
         out.push(STEP);
     }
 
+    /// Any call on the game.
+    pub fn input(out: &mut Vec<u8>, input: &Input) {
+        match input {
+            Input::JoinAttempt(p) => Self::join_attempt(out, *p),
+            Input::Join(p) => Self::join(out, *p),
+            Input::Drop(p) => Self::drop_player(out, *p),
+            Input::Resume(p) => Self::resume(out, *p),
+            Input::Leave(p) => Self::leave(out, *p),
+            Input::Message { player, seq, data } => Self::message(out, *player, *seq, data),
+            Input::Step => Self::step(out),
+        }
+    }
+
     /// The state's hash after the last step.
     pub fn hash(out: &mut Vec<u8>, hash: u32) {
         out.push(HASH);
@@ -360,15 +373,7 @@ pub fn chunk_payload<R: std::borrow::Borrow<Record>>(
     ChunkWriter::begin(&mut out, first_tick);
     for record in records {
         match record.borrow() {
-            Record::Input(Input::JoinAttempt(p)) => ChunkWriter::join_attempt(&mut out, *p),
-            Record::Input(Input::Join(p)) => ChunkWriter::join(&mut out, *p),
-            Record::Input(Input::Drop(p)) => ChunkWriter::drop_player(&mut out, *p),
-            Record::Input(Input::Resume(p)) => ChunkWriter::resume(&mut out, *p),
-            Record::Input(Input::Leave(p)) => ChunkWriter::leave(&mut out, *p),
-            Record::Input(Input::Message { player, seq, data }) => {
-                ChunkWriter::message(&mut out, *player, *seq, data);
-            }
-            Record::Input(Input::Step) => ChunkWriter::step(&mut out),
+            Record::Input(input) => ChunkWriter::input(&mut out, input),
             Record::Hash(h) => ChunkWriter::hash(&mut out, *h),
             Record::Keyframe(saved) => ChunkWriter::keyframe(&mut out, saved),
             Record::End(kind, text) => ChunkWriter::end(&mut out, *kind, text),

@@ -21,6 +21,7 @@ pub mod viewer;
 
 use crate::metrics::Metrics;
 use format::{ChunkWriter, EndKind, Header};
+use game_api::replay::Input;
 use game_api::{DynGame, PlayerId};
 use std::collections::HashMap;
 use std::fs::File;
@@ -218,38 +219,11 @@ impl Recorder {
         self.begin_chunk(Some(game));
     }
 
-    /// `join_attempt` is about to be made.
-    pub fn join_attempt(&mut self, player: PlayerId) {
+    /// A call on a player (`join_attempt`, `join`, `drop_player`,
+    /// `resume` or `leave`) is about to be made.
+    pub fn call(&mut self, call: &Input) {
         if !self.done {
-            ChunkWriter::join_attempt(&mut self.buf, player);
-        }
-    }
-
-    /// `join` is about to be made.
-    pub fn join(&mut self, player: PlayerId) {
-        if !self.done {
-            ChunkWriter::join(&mut self.buf, player);
-        }
-    }
-
-    /// `drop_player` is about to be made.
-    pub fn drop_player(&mut self, player: PlayerId) {
-        if !self.done {
-            ChunkWriter::drop_player(&mut self.buf, player);
-        }
-    }
-
-    /// `resume` is about to be made.
-    pub fn resume(&mut self, player: PlayerId) {
-        if !self.done {
-            ChunkWriter::resume(&mut self.buf, player);
-        }
-    }
-
-    /// `leave` is about to be made.
-    pub fn leave(&mut self, player: PlayerId) {
-        if !self.done {
-            ChunkWriter::leave(&mut self.buf, player);
+            ChunkWriter::input(&mut self.buf, call);
         }
     }
 
@@ -446,7 +420,6 @@ fn write_loop(rx: Receiver<Job>, metrics: &Metrics) {
 mod tests {
     use super::*;
     use format::Record;
-    use game_api::replay::Input;
     use game_api::{Ctx, Game, RoomOptions, RoomType};
 
     /// Counts its steps.
@@ -523,7 +496,7 @@ mod tests {
         let mut fx = game_api::Effects::new(0, 2);
         let mut recorder = recordings.recorder(header(), &*game);
         assert_eq!(metrics.recordings_open.load(Relaxed), 1);
-        recorder.join(1);
+        recorder.call(&Input::Join(1));
         // Three chunks of two ticks each (2 Hz): the first is queued, the
         // second dropped, the third queued after the first is taken.
         for tick in 1..=6 {

@@ -199,15 +199,21 @@ impl Viewer {
         Ok(self.load(id)?.info)
     }
 
-    /// A stream's state now, for `GET /replay/stream/ID`.
-    pub fn control(&self, stream: &str) -> Option<Control> {
+    /// Stream `id`, marked as used now.
+    fn used(&self, id: &str) -> Option<Arc<Stream>> {
         let stream = self
             .streams
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(stream)?
+            .get(id)?
             .clone();
         *stream.used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        Some(stream)
+    }
+
+    /// A stream's state now, for `GET /replay/stream/ID`.
+    pub fn control(&self, stream: &str) -> Option<Control> {
+        let stream = self.used(stream)?;
         let control = *stream.control.lock().unwrap_or_else(|e| e.into_inner());
         Some(control)
     }
@@ -222,13 +228,7 @@ impl Viewer {
         speed: Option<f64>,
         seek: Option<u32>,
     ) -> Option<Control> {
-        let stream = self
-            .streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(stream)?
-            .clone();
-        *stream.used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        let stream = self.used(stream)?;
         let control = {
             let mut c = stream.control.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(pause) = pause {

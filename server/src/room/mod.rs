@@ -41,6 +41,7 @@ use crate::state::{RoomState, SessionState};
 use clock::Due;
 use events::EventQueue;
 use fanout::StateBuilder;
+use game_api::replay::Input;
 use game_api::room_type::{Inbox, Sender};
 use game_api::{DynGame, Effects, PlayerId, RoomOptions, RoomType, Target};
 use lobby::{Lobby, Released, Reservation};
@@ -509,7 +510,7 @@ impl Room {
             return false;
         };
         if let Some(r) = &mut self.recorder {
-            r.drop_player(saved.player);
+            r.call(&Input::Drop(saved.player));
         }
         self.game.drop_player(saved.player, self.fx.at(self.tick));
         self.sessions.insert(
@@ -768,7 +769,7 @@ impl Room {
     ) {
         let player = self.lobby.next_player_id();
         if let Some(r) = &mut self.recorder {
-            r.join_attempt(player);
+            r.call(&Input::JoinAttempt(player));
         }
         let attempt = self.game.join_attempt(player, self.fx.at(self.tick));
         self.apply_effects();
@@ -798,7 +799,7 @@ impl Room {
         );
         self.metrics.players.fetch_add(1, Relaxed);
         if let Some(r) = &mut self.recorder {
-            r.join(player);
+            r.call(&Input::Join(player));
         }
         self.game.join(player, self.fx.at(self.tick));
         // The Welcome carries the invite code, which the join may have
@@ -860,7 +861,7 @@ impl Room {
         };
         if was_dropped {
             if let Some(r) = &mut self.recorder {
-                r.resume(player);
+                r.call(&Input::Resume(player));
             }
             self.game.resume(player, self.fx.at(self.tick));
             self.apply_effects();
@@ -888,7 +889,7 @@ impl Room {
             session.dropped_at = Some(Instant::now());
             self.metrics.players_dropped.fetch_add(1, Relaxed);
             if let Some(r) = &mut self.recorder {
-                r.drop_player(player);
+                r.call(&Input::Drop(player));
             }
             self.game.drop_player(player, self.fx.at(self.tick));
         }
@@ -906,7 +907,7 @@ impl Room {
             self.metrics.players_dropped.fetch_sub(1, Relaxed);
         }
         if let Some(r) = &mut self.recorder {
-            r.leave(player);
+            r.call(&Input::Leave(player));
         }
         self.dismiss_spectators(
             Some(player),

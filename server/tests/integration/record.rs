@@ -471,14 +471,16 @@ async fn a_spectator_sees_the_followed_players_states_without_taking_a_seat() {
 
     // Rooms of types that do not allow spectators, and private rooms, are
     // not watched.
+    let refused = async |room: u32| {
+        let url = format!("ws://{}/watch/{room}/ws", server.addr);
+        let mut watcher = client::connect(&url).await.unwrap();
+        match watcher.join(RoomRequest::quick("arena")).await {
+            Err(client::ClientError::Closed { code, .. }) => code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    };
     let (_f, wf) = server.join_with(RoomRequest::quick("fragile")).await;
-    let mut refused = client::connect(&format!("ws://{}/watch/{}/ws", server.addr, wf.room_id))
-        .await
-        .unwrap();
-    match refused.join(RoomRequest::quick("arena")).await {
-        Err(client::ClientError::Closed { code, .. }) => assert_eq!(code, 4014),
-        other => panic!("expected 4014, got {other:?}"),
-    }
+    assert_eq!(refused(wf.room_id).await, 4014);
     let (_p, wp) = server
         .join_with(RoomRequest::Create {
             room_type: "arena".into(),
@@ -486,11 +488,5 @@ async fn a_spectator_sees_the_followed_players_states_without_taking_a_seat() {
             private: true,
         })
         .await;
-    let mut refused = client::connect(&format!("ws://{}/watch/{}/ws", server.addr, wp.room_id))
-        .await
-        .unwrap();
-    match refused.join(RoomRequest::quick("arena")).await {
-        Err(client::ClientError::Closed { code, .. }) => assert_eq!(code, 4013),
-        other => panic!("expected 4013, got {other:?}"),
-    }
+    assert_eq!(refused(wp.room_id).await, 4013);
 }
