@@ -11,7 +11,7 @@
 
 use super::format::{self, EndKind, Record, Recording};
 use game_api::replay::{Input, Replayer};
-use game_api::{RoomOptions, RoomType};
+use game_api::{PlayerId, RoomOptions, RoomType};
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -224,9 +224,39 @@ pub fn replay(
     }
     report.players = players.len() as u64;
     if let Some(message) = panicked {
+        // The room may have panicked in a view (`welcome`, `state`), which
+        // comes after the last recorded call: the views of every player in
+        // the game, as the room would have asked for them.
+        if let Some(g) = game.as_mut()
+            && let Some(panic) = view_panic(g, &present)
+        {
+            report.panic = Some(panic);
+            return Ok(report);
+        }
         return Err(ReplayFailure::NotReproduced(message));
     }
     Ok(report)
+}
+
+/// The message of a panic in `players`' welcomes or views of the game
+/// now, if one panics.
+fn view_panic(
+    game: &mut Replayer,
+    players: &std::collections::BTreeSet<PlayerId>,
+) -> Option<String> {
+    let mut out = Vec::new();
+    for &player in players {
+        let shown = catch_unwind(AssertUnwindSafe(|| {
+            out.clear();
+            game.welcome(player, &mut out);
+            out.clear();
+            game.view(player, &mut out);
+        }));
+        if let Err(panic) = shown {
+            return Some(panic_message(&*panic));
+        }
+    }
+    None
 }
 
 /// The recording's room type (as this build has it, with the recorded
@@ -540,8 +570,16 @@ mod tests {
                 .1
                 .wrapping_add(messages.iter().map(|m| u64::from(m.1)).sum());
         }
-        fn state(&mut self, _: PlayerId, _: &mut Vec<u8>) {}
+        fn state(&mut self, _: PlayerId, _: &mut Vec<u8>) {
+            if self.1 == VIEW_PANICS_AT {
+                // Past the hook, as in the server's own panic test.
+                std::panic::resume_unwind(Box::new("a sum that cannot be shown".to_owned()));
+            }
+        }
     }
+
+    /// The sum whose view panics.
+    const VIEW_PANICS_AT: u64 = 8;
 
     fn tally() -> RoomType {
         RoomType::new::<Tally>("tally", 0)
@@ -645,6 +683,23 @@ mod tests {
             replay(&[tally()], &rec, true),
             Err(ReplayFailure::Game(_))
         ));
+    }
+
+    #[test]
+    fn a_panic_in_a_view_after_the_last_call_is_reproduced() {
+        // The room panicked showing the state after the second step (the
+        // sum is 8): its recording ends there.
+        let rec = recording(2, false);
+        let mut chunks = rec.decode();
+        chunks.truncate(1);
+        chunks[0].1.push(Record::End(
+            EndKind::Panicked,
+            "a sum that cannot be shown".into(),
+        ));
+        let rec = format::read(&format::write(&rec.header, &chunks)).unwrap();
+        let report = replay(&[tally()], &rec, true).unwrap();
+        assert_eq!(report.panic.as_deref(), Some("a sum that cannot be shown"));
+        assert_eq!(report.ticks.1, 2);
     }
 
     #[test]
