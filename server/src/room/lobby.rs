@@ -25,10 +25,10 @@
 //! every restored id.
 
 use super::clock::{PhaseClaim, TickPhases};
+use super::saved::{RoomState, SavedState};
 use super::{Kind, Refusal, Room, RoomCmd, RoomDefaults, RoomHandle, RoomId, RoomProps, room_seed};
 use crate::metrics::{JoinKind, Metrics};
 use crate::shutdown::Shutdown;
-use crate::state::{RoomState, SavedState};
 use game_api::{PlayerId, RoomOptions, RoomType};
 use protocol::limits::{CODE_ALPHABET, CODE_LEN, normalize_code};
 use protocol::{CloseCode, ResumeToken, RoomRequest};
