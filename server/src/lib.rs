@@ -128,6 +128,7 @@ impl ServerBuilder {
             snapshot_hz: config.snapshot_hz,
             adaptive_send_rate: config.send_rate_policy == config::SendRatePolicy::Adaptive,
             recordings,
+            tokens: room::TokenSource::os(),
         });
         let kinds = room_types
             .into_iter()

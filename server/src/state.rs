@@ -53,12 +53,7 @@
 //! file holds live resume tokens, which are secrets, so it is created
 //! readable by its owner only.
 
-use crate::room::events::SavedEvents;
-use crate::room::{RoomId, RoomProps};
 use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
-use game_api::PlayerId;
-use protocol::ResumeToken;
-use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -80,70 +75,15 @@ pub const MAX_STATE_BYTES: usize = 64 << 20;
 /// Length of the header: the magic and the version.
 const HEADER_BYTES: usize = MAGIC.len() + 4;
 
+// The saved types are the rooms' own (`room::saved`); this module only
+// puts them in a file. They are re-exported here, where the file format
+// that lays them out is documented.
+pub use crate::room::saved::{RoomState, SavedState, SessionState};
+
 type Limited = Configuration<LittleEndian, Varint, Limit<MAX_STATE_BYTES>>;
 
 fn limited() -> Limited {
     config::standard().with_limit::<MAX_STATE_BYTES>()
-}
-
-/// Everything a restart carries over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedState {
-    /// When the file was written, in milliseconds since the Unix epoch
-    /// (logged at restore, to tell how long the server was down).
-    pub saved_at_unix_ms: u64,
-    /// The next player id the lobby would have handed out.
-    pub next_player: PlayerId,
-    /// The next room id the lobby would have used.
-    pub next_room: RoomId,
-    /// Every room that had players, in id order.
-    pub rooms: Vec<RoomState>,
-}
-
-/// One room, as it stood when it stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomState {
-    /// The room's id, kept across the restart.
-    pub id: RoomId,
-    /// The room's type.
-    pub room_type: String,
-    /// The options it was created with.
-    pub options: Vec<(String, String)>,
-    /// The seed the room's game was created with.
-    pub seed: u64,
-    /// The room's tick, so that state numbers go on rising.
-    pub tick: u32,
-    /// What the room's game controls: capacity, lock, privacy, metadata,
-    /// invite code.
-    pub props: RoomProps,
-    /// The game's saved form, opaque to everything but the game.
-    pub game: Vec<u8>,
-    /// The room's sessions, in player id order.
-    pub sessions: Vec<SessionState>,
-}
-
-/// One player's session, as it stood when its room stopped.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionState {
-    /// The player's id, kept across the restart.
-    pub player: PlayerId,
-    /// The token that resumes the session.
-    pub token: ResumeToken,
-    /// Highest game message sequence applied, so a resumed client's first
-    /// state acknowledges what it did before the restart.
-    pub ack: u32,
-    /// Whether a connection was attached when the room stopped (for logs;
-    /// after a restart every player waits to be resumed).
-    pub connected: bool,
-    /// Events not yet acknowledged, replayed when the client resumes.
-    pub events: SavedEvents,
-}
-
-impl SavedState {
-    /// Sessions in all rooms.
-    pub fn session_count(&self) -> usize {
-        self.rooms.iter().map(|r| r.sessions.len()).sum()
-    }
 }
 
 /// Why a state file could not be written or read.
@@ -323,6 +263,9 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::room::RoomProps;
+    use crate::room::events::SavedEvents;
+    use protocol::ResumeToken;
 
     fn sample() -> SavedState {
         SavedState {

@@ -16,7 +16,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Tokio's `Instant` is the standard one outside tests; under a paused test
+// runtime it is the runtime's clock, which the room's tests move by hand.
+use tokio::time::Instant;
 
 /// Most simulation steps one tick may run. Three lets a room absorb a
 /// 100 ms hiccup at 30 Hz without visible slow-down, while bounding the

@@ -25,10 +25,10 @@
 //! every restored id.
 
 use super::clock::{PhaseClaim, TickPhases};
+use super::saved::{RoomState, SavedState};
 use super::{Kind, Refusal, Room, RoomCmd, RoomDefaults, RoomHandle, RoomId, RoomProps, room_seed};
 use crate::metrics::{JoinKind, Metrics};
 use crate::shutdown::Shutdown;
-use crate::state::{RoomState, SavedState};
 use game_api::{PlayerId, RoomOptions, RoomType};
 use protocol::limits::{CODE_ALPHABET, CODE_LEN, normalize_code};
 use protocol::{CloseCode, ResumeToken, RoomRequest};
@@ -36,7 +36,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Places players in rooms and finds sessions by token.
 pub struct Lobby {

@@ -31,13 +31,13 @@ pub mod events;
 pub mod fanout;
 pub mod lobby;
 pub mod mailbox;
+pub mod saved;
 pub mod send_rate;
 
 use crate::metrics::Metrics;
 use crate::record::format::{EndKind, Header};
 use crate::record::{Recorder, Recordings};
 use crate::shutdown::{DoneGuard, Shutdown};
-use crate::state::{RoomState, SessionState};
 use clock::Due;
 use events::EventQueue;
 use fanout::StateBuilder;
@@ -47,6 +47,7 @@ use game_api::{DynGame, Effects, PlayerId, RoomOptions, RoomType, Target};
 use lobby::{Lobby, Released, Reservation};
 use mailbox::{Mailbox, Put};
 use protocol::{CloseCode, ResumeToken, Welcome};
+use saved::{RoomState, SessionState};
 use send_rate::{Change, SendRate};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -54,8 +55,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+// Every time the room reads is tokio's: the standard clock in production,
+// and the runtime's paused clock in tests (`tokio::time::pause`), so that
+// ticks, grace periods and linger are tested without waiting.
+use tokio::time::Instant;
 
 /// Identifies a room for the life of the process, and across planned
 /// restarts.
@@ -116,6 +121,9 @@ pub struct RoomDefaults {
     pub adaptive_send_rate: bool,
     /// Where rooms are recorded (`--record`), if they are.
     pub recordings: Option<Arc<Recordings>>,
+    /// Where resume tokens come from: the OS random source, except in
+    /// tests.
+    pub tokens: TokenSource,
 }
 
 /// A registered room type with what the server derived for it.
@@ -568,7 +576,7 @@ impl Room {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => break,
-                _ = tokio::time::sleep_until(clock.deadline().into()) => {
+                _ = tokio::time::sleep_until(clock.deadline()) => {
                     let due = clock.advance(Instant::now());
                     self.guarded(|room| room.run_tick(due));
                 }
@@ -782,7 +790,7 @@ impl Room {
             let _ = reply.send(Err(Refusal::new(CloseCode::NoSuchRoom, "the room closed")));
             return;
         }
-        let token = new_token();
+        let token = self.defaults.tokens.token();
         self.lobby.register(token, self.id, player);
         reservation.consume();
         self.empty_since = None;
@@ -1293,7 +1301,7 @@ impl Room {
 /// Completes at `at`, or never when there is no deadline.
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -1321,6 +1329,39 @@ fn new_token() -> ResumeToken {
     ResumeToken(random_bytes())
 }
 
+/// Where a room's resume tokens come from: the operating system's random
+/// source in production ([`TokenSource::os`]), or a source a test gives
+/// ([`TokenSource::from_fn`]) so that it knows the token each player gets.
+#[derive(Clone, Default)]
+pub struct TokenSource {
+    /// Makes each token; `None` is the OS random source, called directly
+    /// (no indirect call outside tests).
+    make: Option<Arc<dyn Fn() -> ResumeToken + Send + Sync>>,
+}
+
+impl TokenSource {
+    /// 128 unguessable bits from the OS for every token.
+    pub fn os() -> Self {
+        Self::default()
+    }
+
+    /// Tokens made by `make`. For tests: a token that can be guessed lets
+    /// anyone take over its session, so production uses [`TokenSource::os`].
+    pub fn from_fn(make: impl Fn() -> ResumeToken + Send + Sync + 'static) -> Self {
+        Self {
+            make: Some(Arc::new(make)),
+        }
+    }
+
+    /// The next token.
+    pub fn token(&self) -> ResumeToken {
+        match &self.make {
+            Some(make) => make(),
+            None => new_token(),
+        }
+    }
+}
+
 /// 128 unguessable bits from the OS, for resume tokens and seat tickets.
 pub(crate) fn random_bytes() -> [u8; 16] {
     let mut bytes = [0u8; 16];
@@ -1336,25 +1377,4 @@ fn tokens_equal(a: &ResumeToken, b: &ResumeToken) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_comparison_and_seeds() {
-        let a = new_token();
-        let b = new_token();
-        assert_ne!(a, b, "128 random bits do not repeat");
-        assert!(tokens_equal(&a, &a));
-        assert!(!tokens_equal(&a, &b));
-        assert_ne!(room_seed(1, 1), room_seed(1, 2));
-        assert_ne!(room_seed(1, 1), room_seed(2, 1));
-        assert_eq!(room_seed(7, 3), room_seed(7, 3));
-    }
-
-    #[test]
-    fn unchanged_states_hash_alike_and_a_new_ack_or_byte_does_not() {
-        assert_eq!(state_hash(3, b"board"), state_hash(3, b"board"));
-        assert_ne!(state_hash(3, b"board"), state_hash(4, b"board"));
-        assert_ne!(state_hash(3, b"board"), state_hash(3, b"boare"));
-    }
-}
+mod tests;
