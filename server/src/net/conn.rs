@@ -763,36 +763,8 @@ impl<W: WriteIo> Writer<'_, W> {
                 }
             }
             while let Some(msg) = outbox.pop() {
-                let written = match msg {
-                    ToWriter::Pong(t) => {
-                        out.clear();
-                        let pong = Pong {
-                            t,
-                            server_time_ms: unix_millis(),
-                        };
-                        protocol::encode_server(&ServerMsg::Pong(pong), &mut out);
-                        self.write_data(&out).await
-                    }
-                    ToWriter::WsPong(payload) => {
-                        self.wr
-                            .write_frame(Frame::pong(Payload::Borrowed(&payload)))
-                            .await
-                    }
-                    ToWriter::Echo { text, payload } => self.write_echo(text, &payload).await,
-                    ToWriter::Violation(code, reason) => {
-                        return self.close(outbox, code, reason).await;
-                    }
-                    ToWriter::Ended(ending) => {
-                        // The client's close is echoed; a broken stream
-                        // says why; a gone one gets nothing.
-                        if let Some((code, reason)) = ending.answer() {
-                            send_close(self.wr, code, reason).await;
-                        }
-                        return ending;
-                    }
-                };
-                if written.is_err() {
-                    return Ending::Gone;
+                if let Err(ending) = self.write_request(outbox, msg, &mut out).await {
+                    return ending;
                 }
             }
             match self.mailbox.take() {
@@ -831,6 +803,46 @@ impl<W: WriteIo> Writer<'_, W> {
                 }
             }
         }
+    }
+
+    /// Does what the reader asked: a pong, an echo, or our close (a
+    /// violation) or the answer to the client's (the reader has ended).
+    /// `Err` with the ending once the session is over.
+    async fn write_request(
+        &mut self,
+        outbox: &Outbox<'_>,
+        msg: ToWriter,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Ending> {
+        let written = match msg {
+            ToWriter::Pong(t) => {
+                out.clear();
+                let pong = Pong {
+                    t,
+                    server_time_ms: unix_millis(),
+                };
+                protocol::encode_server(&ServerMsg::Pong(pong), out);
+                self.write_data(out).await
+            }
+            ToWriter::WsPong(payload) => {
+                self.wr
+                    .write_frame(Frame::pong(Payload::Borrowed(&payload)))
+                    .await
+            }
+            ToWriter::Echo { text, payload } => self.write_echo(text, &payload).await,
+            ToWriter::Violation(code, reason) => {
+                return Err(self.close(outbox, code, reason).await);
+            }
+            ToWriter::Ended(ending) => {
+                // The client's close is echoed; a broken stream says why; a
+                // gone one gets nothing.
+                if let Some((code, reason)) = ending.answer() {
+                    send_close(self.wr, code, reason).await;
+                }
+                return Err(ending);
+            }
+        };
+        written.map_err(|_| Ending::Gone)
     }
 
     /// Writes an echoed message as it came (echo endpoint only).
