@@ -889,7 +889,6 @@ fn expected_sizes() -> BTreeMap<&'static str, [usize; 3]> {
 /// whitespace compare as one space.
 fn source_facts() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
     const LIMIT: &str = "server/src/net/limit.rs";
-    const CONN: &str = "server/src/net/conn.rs";
     const CONFIG: &str = "server/src/config.rs";
     const EVENTS: &str = "server/src/room/events.rs";
     vec![
@@ -920,11 +919,16 @@ fn source_facts() -> Vec<(&'static str, &'static str, &'static str, &'static str
         ),
         (
             "pings_per_sec",
-            CONN,
-            "const PINGS_PER_SEC: u32 = 10;",
+            CONFIG,
+            "env = \"GAME_MAX_PINGS_PER_SEC\", default_value_t = 10",
             "10",
         ),
-        ("acks_per_sec", CONN, "const ACKS_PER_SEC: u32 = 30;", "30"),
+        (
+            "acks_per_sec",
+            CONFIG,
+            "env = \"GAME_MAX_ACKS_PER_SEC\", default_value_t = 30",
+            "30",
+        ),
         (
             "max_unacked_events",
             EVENTS,

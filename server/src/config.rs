@@ -204,6 +204,24 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inputs_per_sec: u32,
 
+    /// App-level pings (`Ping`) answered per connection per second; excess
+    /// gets no `Pong`, and a client that keeps sending more than twice this
+    /// is closed (4003). Clients ping every few seconds, so ten leaves room
+    /// for bursts after a stall.
+    #[arg(long, env = "GAME_MAX_PINGS_PER_SEC", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pings_per_sec: u32,
+
+    /// Event acknowledgements (`EventAck`) accepted per connection per
+    /// second; excess is dropped (a later one covers it), and a client that
+    /// keeps sending more than twice this is closed (4003). Each wakes the
+    /// room, and a client acknowledges at most once per batch of events it
+    /// receives, so thirty is far above what a game needs while keeping a
+    /// hostile client from waking its room thousands of times a second.
+    #[arg(long, env = "GAME_MAX_ACKS_PER_SEC", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_acks_per_sec: u32,
+
     /// How long shutdown waits for connections to close and rooms to stop.
     #[arg(long, env = "GAME_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub shutdown_timeout: Duration,
@@ -370,6 +388,8 @@ impl Default for Config {
             echo_route: false,
             state_file: None,
             max_inputs_per_sec: 60,
+            max_pings_per_sec: 10,
+            max_acks_per_sec: 30,
             shutdown_timeout: Duration::from_secs(5),
             threads: None,
             log_format: LogFormat::Human,
@@ -437,6 +457,7 @@ mod tests {
         assert_eq!(c.tick_hz, 30);
         assert_eq!(c.resume_grace, Duration::from_secs(15));
         assert_eq!(c.max_message_size, 1024);
+        assert_eq!((c.max_pings_per_sec, c.max_acks_per_sec), (10, 30));
         // `Default` is written out by hand so that it never reads the
         // environment; it must still say what the flags' defaults say.
         // (Skipped when the shell running the tests sets GAME_* itself.)
@@ -453,6 +474,11 @@ mod tests {
     fn out_of_range_options_are_refused() {
         assert!(Config::from_args(&["--tick-hz", "0"]).is_err());
         assert!(Config::from_args(&["--max-message-size", "100000000"]).is_err());
+        assert!(Config::from_args(&["--max-pings-per-sec", "0"]).is_err());
+        assert!(Config::from_args(&["--max-acks-per-sec", "0"]).is_err());
+        let c =
+            Config::from_args(&["--max-pings-per-sec", "20", "--max-acks-per-sec", "90"]).unwrap();
+        assert_eq!((c.max_pings_per_sec, c.max_acks_per_sec), (20, 90));
         assert!(
             Config::from_args(&["--tls-cert", "c.pem"]).is_err(),
             "a certificate needs its key"

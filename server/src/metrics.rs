@@ -63,7 +63,7 @@ impl Histogram {
 }
 
 /// Why inputs were dropped.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
     /// Over the per-connection rate limit.
     RateLimit = 0,

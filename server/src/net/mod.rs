@@ -16,7 +16,9 @@
 
 pub mod conn;
 pub(crate) mod direct;
+pub(crate) mod frames;
 pub mod limit;
+pub(crate) mod session;
 pub mod tls;
 
 use crate::config::Config;
