@@ -212,7 +212,7 @@ impl Metrics {
     }
 
     /// Renders everything in the Prometheus text exposition format 0.0.4:
-    /// the families of [`FAMILIES`] in order, then the process's own.
+    /// the families of `FAMILIES` in order, then the process's own.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
         for family in FAMILIES {
