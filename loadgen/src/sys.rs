@@ -10,31 +10,14 @@ use tokio::net::TcpStream;
 /// reconnecting while its old socket closes), plus stdio and log files.
 pub const FD_HEADROOM: u64 = 64;
 
-/// Raises the soft open-file limit to the hard limit and returns
-/// `(soft, hard)` after the change.
-#[allow(unsafe_code)]
+/// Raises the soft open-file limit to the hard limit where it can and
+/// returns `(soft, hard)` after the attempt; an error only if the limit
+/// cannot be read.
 pub fn raise_nofile_limit() -> std::io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write only the struct passed,
-    // which lives on this frame for the duration of the calls.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
-    }
-    Ok((lim.rlim_cur, lim.rlim_max))
+    // A refused raise is not an error here: the caller compares the limit
+    // it gets with the sockets it needs and says what to raise.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
 }
 
 /// Checks that `clients` sockets fit under the open-file limit, after

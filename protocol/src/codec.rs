@@ -260,7 +260,8 @@ mod tests {
     #[test]
     fn huge_claimed_lengths_fail_without_allocating() {
         // State (variant 1), tick 0, ack 0, then a data length of 2^56 as
-        // a u64 varint: the 12-byte bomb from FIELD-NOTES.
+        // a u64 varint: 12 bytes that would make a decoder that trusts the
+        // length allocate 64 PiB.
         let mut bomb = vec![1, 0, 0, 253];
         bomb.extend_from_slice(&(1u64 << 56).to_le_bytes());
         assert!(matches!(

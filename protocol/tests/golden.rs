@@ -1,7 +1,7 @@
 //! Golden vectors: the encoding of every message variant, at its edge
 //! values, written to `protocol/golden/vectors.json` for other
 //! implementations of the protocol to test against (the browser client's
-//! `server/web/test/codec.test.mjs` decodes and re-encodes every one).
+//! `server/web/test/envelope.test.mjs` decodes and re-encodes every one).
 //! Each game's own bytes have vectors of their own, next to the game.
 //!
 //! The test builds the vectors from this crate's encoder and compares them

@@ -21,27 +21,10 @@ pub fn init_logging(format: LogFormat) {
 
 /// Raises the soft open-file limit to the hard limit and returns it: every
 /// player is a socket, and the usual soft limit of 1,024 would cap a server
-/// at about a thousand players.
-#[allow(unsafe_code)]
+/// at about a thousand players. An error if the limit cannot be read or
+/// raised.
 pub fn raise_nofile_limit() -> std::io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we
-    // pass, which lives on this stack frame for the duration of the calls.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(lim.rlim_cur)
+    rlimit::increase_nofile_limit(u64::MAX)
 }
 
 /// Raises the open-file limit, logging the result (call after

@@ -1,11 +1,14 @@
 //! A server running inside the caller's process, for tests of code that
 //! talks to it: this crate's integration tests and `loadgen`'s. It binds a
-//! real port, serves real sockets, and stops as SIGTERM would.
+//! real port, serves real sockets, and stops as SIGTERM would; and
+//! [`exposition`], which reads its `/metrics` page for them.
 //!
 //! Not for production embedding ([`crate::Server`] is that API): options
 //! come as command-line words (over the documented defaults, never the
 //! environment), failures panic with a message, as a test wants, and the
 //! module is compiled only with the `testing` feature.
+
+pub mod exposition;
 
 use crate::Server;
 use crate::config::Config;

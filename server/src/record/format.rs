@@ -345,7 +345,7 @@ impl Recording {
     }
 
     /// Every chunk's first tick and records, decoded (for tools and tests
-    /// that change a recording; see [`write`]).
+    /// that change a recording; see [`write()`]).
     pub fn decode(&self) -> Vec<(u32, Vec<Record>)> {
         (0..self.chunks.len())
             .filter_map(|i| Some((self.chunks[i].first_tick, self.records(i)?.collect())))

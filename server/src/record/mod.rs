@@ -7,7 +7,7 @@
 //! state after every step, and a keyframe (the game's `save`) every few
 //! seconds. About once a second the buffer goes, whole, to one writer
 //! thread over a bounded queue; the writer compresses it and appends it to
-//! the room's file ([`format`]). The room never waits: when the queue is
+//! the room's file ([`format`](mod@format)). The room never waits: when the queue is
 //! full the chunk is dropped and counted, and the room's next chunk starts
 //! with a keyframe, so that the recording goes on after a gap. A write that
 //! fails (a full disk) stops that room's recording, never the room.

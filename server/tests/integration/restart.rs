@@ -10,6 +10,15 @@ use arena::msg::{Entity, EntityKind};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The grace period of the server restarted in
+/// `grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed`.
+/// Its session must be resumed within it after the restart, on a machine
+/// that may be loaded (1.5 s, the grace it had before, could flake
+/// there). A longer grace costs the test its length twice over (the drop
+/// before the restart must outlast it, and the session nobody resumes is
+/// waited for until it ends), but never a failure.
+const RESTORED_GRACE: Duration = Duration::from_secs(5);
+
 /// Starts a server on `listen` with `--state-file state` and `args`.
 pub(crate) async fn node(listen: &str, state: &Path, args: &[&str]) -> TestServer {
     let mut argv = vec!["--state-file", state.to_str().expect("a UTF-8 temp path")];
@@ -153,17 +162,18 @@ async fn grace_runs_from_the_restart_and_an_unresumed_session_is_then_removed() 
     first
         .wait_metric("game_players_dropped", |v| v == 1.0)
         .await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tokio::time::sleep(RESTORED_GRACE + Duration::from_millis(500)).await;
     let stopping = tokio::spawn(first.stop());
     assert_eq!(close_code(&mut gone).await, 1012);
     assert!(stopping.await.unwrap());
 
-    let second = node(&addr, &path, &["--resume-grace", "1500ms"]).await;
+    let grace = humantime::format_duration(RESTORED_GRACE).to_string();
+    let second = node(&addr, &path, &["--resume-grace", &grace]).await;
     assert_eq!(second.metric("game_sessions_restored_total").await, 2.0);
     let (_conn, w) = second
         .resume(wk.resume_token)
         .await
-        .expect("dropped 2 s before the restart, resumed at once after it");
+        .expect("dropped for longer than the grace before the restart, resumed after it");
     assert_eq!(w.player_id, wk.player_id);
     assert_eq!(second.metric("game_players").await, 2.0, "the other waits");
     // The session nobody resumes ends with its grace period.

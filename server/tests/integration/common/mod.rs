@@ -36,6 +36,7 @@ pub const SCORING: [&str; 12] = [
 ];
 
 pub use server::testing::TestServer;
+pub use server::testing::exposition::Exposition;
 
 /// The arena's options, by the `server` binary's flag names, that the
 /// tests use; everything else in the words given to [`start`] is a server
@@ -152,9 +153,12 @@ pub trait Play {
     async fn resume(&self, token: protocol::ResumeToken) -> Result<(Connection, Welcome), u16>;
     /// GET `path` over a fresh TCP connection; returns (status, body).
     async fn get(&self, path: &str) -> (u16, String);
-    /// The value of an unlabelled (or exactly labelled) metric line.
+    /// The `/metrics` page, parsed.
+    async fn metrics(&self) -> Exposition;
+    /// The value of a sample, named as the page writes it: `name` or
+    /// `name{label="value",...}` (labels in any order).
     async fn metric(&self, name: &str) -> f64;
-    /// Waits until metric `name` satisfies `pred`.
+    /// Waits until the sample `name` satisfies `pred`.
     async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64;
 }
 
@@ -186,17 +190,24 @@ impl Play for TestServer {
         http_get(self.addr, path).await
     }
 
+    async fn metrics(&self) -> Exposition {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        Exposition::parse(&body)
+    }
+
     async fn metric(&self, name: &str) -> f64 {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200);
-        metric_value(&body, name).unwrap_or_else(|| panic!("metric {name} missing from:\n{body}"))
+        Exposition::parse(&body)
+            .value(name)
+            .unwrap_or_else(|| panic!("metric {name} missing from:\n{body}"))
     }
 
     async fn wait_metric(&self, name: &str, pred: impl Fn(f64) -> bool) -> f64 {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let v = self.get("/metrics").await.1;
-            if let Some(v) = metric_value(&v, name)
+            if let Some(v) = self.metrics().await.value(name)
                 && pred(v)
             {
                 return v;
@@ -208,13 +219,6 @@ impl Play for TestServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-/// Finds `name` (with labels, if given) in Prometheus text.
-pub fn metric_value(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// A minimal HTTP/1.1 GET, so tests exercise the real HTTP path.
