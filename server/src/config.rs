@@ -52,6 +52,8 @@ fn duration(s: &str) -> Result<Duration, humantime::DurationError> {
 /// /ws, the browser game at /, /healthz and /metrics, all on one port.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "server", version, about, long_about = None)]
+// The field docs are the --help text, where a URL is written bare.
+#[allow(rustdoc::bare_urls)]
 pub struct Config {
     /// Address to listen on (HTTP and WebSocket share it).
     #[arg(long, env = "GAME_LISTEN", default_value = "127.0.0.1:8080")]
@@ -192,8 +194,8 @@ pub struct Config {
     /// SIGINT (clients are then closed with 1012, "service restart"), and
     /// to restore them from at start, so that a planned restart loses no
     /// session that comes back within --resume-grace, counted from the
-    /// restart. A restored file is renamed <file>.restored, an unreadable
-    /// one <file>.corrupt. A crash (SIGKILL) saves nothing.
+    /// restart. A restored file is renamed FILE.restored, an unreadable
+    /// one FILE.corrupt. A crash (SIGKILL) saves nothing.
     #[arg(long, env = "GAME_STATE_FILE")]
     pub state_file: Option<std::path::PathBuf>,
 

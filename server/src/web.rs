@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(web.get("/arena/").map(|a| a.0), Some(HTML));
         assert_eq!(web.get("/four/game.js").map(|a| a.0), Some(JS));
         assert_eq!(web.get("/package.json"), None);
-        assert_eq!(web.get("/test/codec.test.mjs"), None);
+        assert_eq!(web.get("/test/envelope.test.mjs"), None);
         assert_eq!(web.get("/../Cargo.toml"), None);
     }
 

@@ -621,7 +621,7 @@ impl Arena {
         self.find(player).map(|i| self.entities[i])
     }
 
-    /// The whole simulation state as bytes (see [`SAVE_VERSION`]).
+    /// The whole simulation state as bytes (see `SAVE_VERSION`).
     pub fn save(&self) -> Vec<u8> {
         let state = Saved {
             tick: self.tick,

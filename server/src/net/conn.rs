@@ -10,14 +10,14 @@
 //!   cancel-safe, so the reader is never raced against anything: it loops
 //!   on its own, hands each game message to the room's inbox (never
 //!   blocking), passes event acknowledgements to the room, and tells the
-//!   writer what to send back (pongs, closes) through the [`Outbox`];
+//!   writer what to send back (pongs, closes) through the `Outbox`;
 //! - the **writer** owns the write half and every write: events and states
 //!   from the mailbox, pongs, WebSocket pings, and the close handshake (at
 //!   most one close frame, then drop the socket).
 //!
 //! Every decision — what a frame means, which limit it breaks, which close
 //! code ends the connection, when to ping, when the client is idle — is
-//! made by the I/O-free [`super::session`] (and [`super::frames`], which
+//! made by the I/O-free `super::session` (and `super::frames`, which
 //! turns frames into messages), which this module feeds with frames and
 //! the time. This module reads and writes the socket, waits on
 //! timers, counts metrics and talks to the lobby and the room.

@@ -14,7 +14,7 @@
 //! Occupancy counts players *and* reservations (a join on its way to the
 //! room), and only the lobby changes it, under its lock. A room whose
 //! occupancy reaches zero either closes at once or, when its type lingers,
-//! waits; it closes only through [`Lobby::close_if_empty`], under the lock,
+//! waits; it closes only through `Lobby::close_if_empty`, under the lock,
 //! so a join can never be sent to a room that is closing.
 //!
 //! Across a planned restart the lobby is where state gathers and where it
@@ -122,7 +122,7 @@ impl Entry {
 }
 
 /// A place held in a room for a join that is on its way there. Dropping it
-/// without [`Reservation::consume`] gives the place back.
+/// without `Reservation::consume` gives the place back.
 pub struct Reservation {
     /// The lobby to give the place back to.
     lobby: Arc<Lobby>,
