@@ -61,7 +61,7 @@ pub struct Config {
 
     /// Simulation steps, and states, per second in rooms whose type sets no
     /// rate of its own.
-    #[arg(long, env = "GAME_TICK_HZ", default_value_t = 30,
+    #[arg(help_heading = "Rooms", long, env = "GAME_TICK_HZ", default_value_t = 30,
           value_parser = clap::value_parser!(u16).range(1..=240))]
     pub tick_hz: u16,
 
@@ -70,7 +70,7 @@ pub struct Config {
     /// sends one every tick. Like Source, Unity Netcode or Colyseus (60 Hz
     /// simulation, 20 Hz patches), a lower rate costs clients a little
     /// latency and saves the server most of its work, which is writing.
-    #[arg(long, env = "GAME_SNAPSHOT_HZ",
+    #[arg(help_heading = "Rooms", long, env = "GAME_SNAPSHOT_HZ",
           value_parser = clap::value_parser!(u16).range(1..=240))]
     pub snapshot_hz: Option<u16>,
 
@@ -79,50 +79,60 @@ pub struct Config {
     /// sends every 2nd, 3rd, ... tick to all its players alike until load
     /// falls, then back; `fixed` keeps the rate and lets each slow
     /// connection skip states on its own.
-    #[arg(long, env = "GAME_SEND_RATE_POLICY", value_enum, default_value_t = SendRatePolicy::Adaptive)]
+    #[arg(help_heading = "Rooms", long, env = "GAME_SEND_RATE_POLICY", value_enum, default_value_t = SendRatePolicy::Adaptive)]
     pub send_rate_policy: SendRatePolicy,
 
     /// Most rooms open at once, of all types; past it, new rooms are
     /// refused with 4001.
-    #[arg(long, env = "GAME_MAX_ROOMS", default_value_t = 1000)]
+    #[arg(
+        help_heading = "Rooms",
+        long,
+        env = "GAME_MAX_ROOMS",
+        default_value_t = 1000
+    )]
     pub max_rooms: u32,
 
     /// How long an empty room stays open for someone to join, as DURATION
     /// for every room type or TYPE=DURATION for one (repeatable; a type's
     /// own default applies otherwise: four-in-a-row keeps an empty private
     /// room two minutes, so a host who reloads finds it).
-    #[arg(long = "room-linger", env = "GAME_ROOM_LINGER", value_delimiter = ',',
+    #[arg(help_heading = "Rooms", long = "room-linger", env = "GAME_ROOM_LINGER", value_delimiter = ',',
           value_parser = linger_rule)]
     pub room_linger: Vec<LingerRule>,
 
     /// Seed of the rooms' random numbers; random when not given. Rooms are
     /// deterministic for a given seed and message sequence.
-    #[arg(long, env = "GAME_SEED")]
+    #[arg(help_heading = "Rooms", long, env = "GAME_SEED")]
     pub seed: Option<u64>,
 
     /// How long a dropped player keeps its place, waiting for a resume.
-    #[arg(long, env = "GAME_RESUME_GRACE", default_value = "15s", value_parser = duration)]
+    #[arg(help_heading = "Rooms", long, env = "GAME_RESUME_GRACE", default_value = "15s", value_parser = duration)]
     pub resume_grace: Duration,
 
     /// Interval of the server's WebSocket pings.
-    #[arg(long, env = "GAME_PING_INTERVAL", default_value = "5s", value_parser = duration)]
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_PING_INTERVAL", default_value = "5s", value_parser = duration)]
     pub ping_interval: Duration,
 
     /// A connection from which nothing arrives for this long is closed (4005).
-    #[arg(long, env = "GAME_IDLE_TIMEOUT", default_value = "15s", value_parser = duration)]
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_IDLE_TIMEOUT", default_value = "15s", value_parser = duration)]
     pub idle_timeout: Duration,
 
     /// A connection must send `Hello` within this time of the upgrade (4008).
-    #[arg(long, env = "GAME_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = duration)]
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub handshake_timeout: Duration,
 
     /// A client that takes no snapshot for this long, or whose socket
     /// accepts no write for this long, is closed as too slow (4004).
-    #[arg(long, env = "GAME_SLOW_TIMEOUT", default_value = "3s", value_parser = duration)]
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_SLOW_TIMEOUT", default_value = "3s", value_parser = duration)]
     pub slow_timeout: Duration,
 
     /// Most WebSocket connections at once; more are closed with 4006.
-    #[arg(long, env = "GAME_MAX_CONNECTIONS", default_value_t = 10_000)]
+    #[arg(
+        help_heading = "Connections and their limits",
+        long,
+        env = "GAME_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
     pub max_connections: usize,
 
     /// Largest message in bytes, after reassembling fragments; larger ones
@@ -130,7 +140,7 @@ pub struct Config {
     /// whatever this says; larger values only matter for the --echo-route
     /// conformance endpoint (the Autobahn suite sends messages of up to
     /// 16 MiB).
-    #[arg(long, env = "GAME_MAX_MESSAGE_SIZE", default_value_t = protocol::MAX_CLIENT_MSG_BYTES,
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_MAX_MESSAGE_SIZE", default_value_t = protocol::MAX_CLIENT_MSG_BYTES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(1..=MAX_MESSAGE_SIZE_LIMIT as u64))]
     pub max_message_size: usize,
@@ -140,14 +150,19 @@ pub struct Config {
     /// a deep kernel buffer only queues stale ones for a slow client and
     /// costs memory; 64 KiB holds seconds of snapshots and lets a stuck
     /// client be noticed within --slow-timeout.
-    #[arg(long, env = "GAME_SEND_BUFFER", default_value_t = 64 * 1024)]
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_SEND_BUFFER", default_value_t = 64 * 1024)]
     pub send_buffer: usize,
 
     /// Most concurrent TCP connections from one IP address (0: no limit).
     /// Connections past it are closed at accept, before any HTTP is read.
     /// Off by default because the default listen address is loopback; set
     /// it when exposing the server.
-    #[arg(long, env = "GAME_MAX_CONNECTIONS_PER_IP", default_value_t = 0)]
+    #[arg(
+        help_heading = "Connections and their limits",
+        long,
+        env = "GAME_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 0
+    )]
     pub max_connections_per_ip: usize,
 
     /// Origins allowed to open a WebSocket (repeatable, or comma-separated
@@ -157,6 +172,7 @@ pub struct Config {
     /// (cross-site WebSocket hijacking). Requests without an Origin header
     /// (non-browser clients) are allowed.
     #[arg(
+        help_heading = "HTTP and TLS",
         long = "allowed-origin",
         env = "GAME_ALLOWED_ORIGINS",
         value_delimiter = ','
@@ -166,28 +182,38 @@ pub struct Config {
     /// A client must send its complete HTTP request headers within this
     /// time of connecting (or of its previous request); slow-loris clients
     /// that trickle headers are cut off.
-    #[arg(long, env = "GAME_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
+    #[arg(help_heading = "HTTP and TLS", long, env = "GAME_HEADER_TIMEOUT", default_value = "10s", value_parser = duration)]
     pub header_timeout: Duration,
 
     /// Largest HTTP request head (request line and headers) in bytes; a
     /// bigger one gets 431. hyper's floor is 8 KiB.
-    #[arg(long, env = "GAME_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+    #[arg(help_heading = "HTTP and TLS", long, env = "GAME_MAX_HEADER_BYTES", default_value_t = 16 * 1024,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8192..=1 << 20))]
     pub max_header_bytes: usize,
 
     /// PEM certificate chain: serve https:// and wss:// (with --tls-key) on
     /// the listen port instead of plain HTTP.
-    #[arg(long, env = "GAME_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        help_heading = "HTTP and TLS",
+        long,
+        env = "GAME_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<std::path::PathBuf>,
 
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "GAME_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        help_heading = "HTTP and TLS",
+        long,
+        env = "GAME_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<std::path::PathBuf>,
 
     /// Serve /echo: a WebSocket echo endpoint for conformance testing
     /// (the Autobahn suite), through the same connection layer, limits and
     /// close handling as /ws. Off by default.
-    #[arg(long, env = "GAME_ECHO_ROUTE")]
+    #[arg(help_heading = "HTTP and TLS", long, env = "GAME_ECHO_ROUTE")]
     pub echo_route: bool,
 
     /// Where to save rooms, players and live resume tokens on SIGTERM or
@@ -196,13 +222,13 @@ pub struct Config {
     /// session that comes back within --resume-grace, counted from the
     /// restart. A restored file is renamed FILE.restored, an unreadable
     /// one FILE.corrupt. A crash (SIGKILL) saves nothing.
-    #[arg(long, env = "GAME_STATE_FILE")]
+    #[arg(help_heading = "Process", long, env = "GAME_STATE_FILE")]
     pub state_file: Option<std::path::PathBuf>,
 
     /// Game messages accepted per connection per second; excess is
     /// dropped, and a client that keeps sending more than twice this is
     /// closed (4003).
-    #[arg(long, env = "GAME_MAX_INPUTS_PER_SEC", default_value_t = 60,
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_MAX_INPUTS_PER_SEC", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_inputs_per_sec: u32,
 
@@ -210,7 +236,7 @@ pub struct Config {
     /// gets no `Pong`, and a client that keeps sending more than twice this
     /// is closed (4003). Clients ping every few seconds, so ten leaves room
     /// for bursts after a stall.
-    #[arg(long, env = "GAME_MAX_PINGS_PER_SEC", default_value_t = 10,
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_MAX_PINGS_PER_SEC", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_pings_per_sec: u32,
 
@@ -220,21 +246,21 @@ pub struct Config {
     /// room, and a client acknowledges at most once per batch of events it
     /// receives, so thirty is far above what a game needs while keeping a
     /// hostile client from waking its room thousands of times a second.
-    #[arg(long, env = "GAME_MAX_ACKS_PER_SEC", default_value_t = 30,
+    #[arg(help_heading = "Connections and their limits", long, env = "GAME_MAX_ACKS_PER_SEC", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_acks_per_sec: u32,
 
     /// How long shutdown waits for connections to close and rooms to stop.
-    #[arg(long, env = "GAME_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
+    #[arg(help_heading = "Process", long, env = "GAME_SHUTDOWN_TIMEOUT", default_value = "5s", value_parser = duration)]
     pub shutdown_timeout: Duration,
 
     /// Runtime worker threads; by default one per CPU core. Fan-out is
     /// spread over them, so more threads than cores buys nothing.
-    #[arg(long, env = "GAME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = "Process", long, env = "GAME_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 
     /// Log format.
-    #[arg(long, env = "GAME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    #[arg(help_heading = "Process", long, env = "GAME_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
 
     /// Join a cluster whose room directory is this Redis server
@@ -242,18 +268,18 @@ pub struct Config {
     /// listed and joined from any node, players are redirected to the node
     /// that holds their room. Needs --public-url. Without it the process is
     /// the whole service.
-    #[arg(long, env = "GAME_DIRECTORY", requires = "public_url", value_parser = redis_url)]
+    #[arg(help_heading = "Cluster (a room directory in Redis)", long, env = "GAME_DIRECTORY", requires = "public_url", value_parser = redis_url)]
     pub directory: Option<String>,
 
     /// The URL a browser dials to reach this process
     /// (`wss://node-3.example/`; ws, wss, http or https): other nodes
     /// redirect players to its `ws` path. Only with --directory.
-    #[arg(long, env = "GAME_PUBLIC_URL", requires = "directory", value_parser = public_url)]
+    #[arg(help_heading = "Cluster (a room directory in Redis)", long, env = "GAME_PUBLIC_URL", requires = "directory", value_parser = public_url)]
     pub public_url: Option<String>,
 
     /// This node's name in the directory; by default a random one, new at
     /// every start.
-    #[arg(long, env = "GAME_NODE_ID", requires = "directory",
+    #[arg(help_heading = "Cluster (a room directory in Redis)", long, env = "GAME_NODE_ID", requires = "directory",
           value_parser = node_id)]
     pub node_id: Option<String>,
 
@@ -263,23 +289,23 @@ pub struct Config {
     /// --record-keyframe-every. `server replay FILE --verify` re-simulates
     /// a file and checks it. Written off the tick: a slow or full disk
     /// costs the recording (counted in /metrics), never the game.
-    #[arg(long, env = "GAME_RECORD")]
+    #[arg(help_heading = "Recording", long, env = "GAME_RECORD")]
     pub record: Option<std::path::PathBuf>,
 
     /// Steps between two recorded state hashes (1: every step, so that a
     /// replay names the exact tick where it diverges).
-    #[arg(long, env = "GAME_RECORD_HASH_EVERY", default_value_t = 1,
+    #[arg(help_heading = "Recording", long, env = "GAME_RECORD_HASH_EVERY", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub record_hash_every: u32,
 
     /// How often a recording keeps the game's whole state (a keyframe), for
     /// seeking and for going on after a gap.
-    #[arg(long, env = "GAME_RECORD_KEYFRAME_EVERY", default_value = "10s", value_parser = duration)]
+    #[arg(help_heading = "Recording", long, env = "GAME_RECORD_KEYFRAME_EVERY", default_value = "10s", value_parser = duration)]
     pub record_keyframe_every: Duration,
 
     /// Most megabytes (before compression) one room's recording holds;
     /// past them its recording ends and the room goes on unrecorded.
-    #[arg(long, env = "GAME_RECORD_MAX_MB", default_value_t = 1024,
+    #[arg(help_heading = "Recording", long, env = "GAME_RECORD_MAX_MB", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub record_max_mb: u64,
 }

@@ -17,8 +17,11 @@ use server::config::Config;
 use server::process::{init_logging, raise_nofile_limit_logged, runtime, shutdown_signal};
 use std::time::Duration;
 
-/// The arena's options: the field and its rules, per room.
+// The arena's options: the field and its rules, per room. (A plain
+// comment: a doc comment here would become the about line of the whole
+// binary's --help, in place of the server's.)
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Arena (a built-in game)")]
 struct ArenaArgs {
     /// Players per arena room; a new room opens when all are full.
     #[arg(long, env = "GAME_ROOM_CAPACITY", default_value_t = 100,
