@@ -145,9 +145,15 @@ def free_port():
 
 
 def seconds(text):
-    """`90s`, `2m`, `500ms` or a plain number of seconds, as a float."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)?", text.strip())
+    """`90s`, `2m`, `500ms` (a space before the unit allowed) or a plain
+    number of seconds, as a float."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m)?", text.strip())
     if not m:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 60s, 2m or 500ms")
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
     return float(m.group(1)) * scale
+
+
+def millis(secs):
+    """A duration as loadgen and floor read it (humantime takes no fractions)."""
+    return f"{round(secs * 1000)}ms"
