@@ -34,7 +34,7 @@ use std::future::Future;
 use std::io::Cursor;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
@@ -47,7 +47,14 @@ use tokio_rustls::client::TlsStream;
 type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
 type WriteSide = Box<dyn AsyncWrite + Send + Unpin>;
 type WsRead = WebSocketRead<ReadSide>;
-type WsWrite = WebSocketWrite<WriteSide>;
+/// The write side is buffered so that [`Writer::queue`] can gather several
+/// frames into one write; every other send flushes at once.
+type WsWrite = WebSocketWrite<BufWriter<WriteSide>>;
+
+/// The write buffer of a connection: a few dozen queued inputs, far more
+/// than one send period of any game holds. A frame larger than it is
+/// written straight through.
+const WRITE_BUFFER: usize = 4096;
 
 /// Everything that can go wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -294,8 +301,11 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connect
             Box::new(write),
         )
     };
-    let (read, write) =
-        fastwebsockets::after_handshake_split(read, write, fastwebsockets::Role::Client);
+    let (read, write) = fastwebsockets::after_handshake_split(
+        read,
+        BufWriter::with_capacity(WRITE_BUFFER, write),
+        fastwebsockets::Role::Client,
+    );
     Ok(Connection::from_halves(read, write))
 }
 
@@ -554,7 +564,7 @@ impl Reader {
                 if w.is_closed() {
                     return Ok(());
                 }
-                w.write_frame(frame).await
+                write_now(&mut w, frame).await
             })
         };
         loop {
@@ -615,6 +625,12 @@ async fn lock(ws: &Mutex<WsWrite>) -> tokio::sync::MutexGuard<'_, WsWrite> {
     }
 }
 
+/// Writes `frame` and everything queued before it to the socket.
+async fn write_now(ws: &mut WsWrite, frame: Frame<'_>) -> Result<(), WebSocketError> {
+    ws.write_frame(frame).await?;
+    ws.flush().await
+}
+
 /// The sending half of a [`Connection`].
 pub struct Writer {
     /// The fastwebsockets write half, shared with the reader.
@@ -624,14 +640,32 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Encodes and sends one message; returns its payload size in bytes.
+    /// Encodes and sends one message (with any queued before it, in one
+    /// write); returns its payload size in bytes.
     pub async fn send(&mut self, msg: &ClientMsg) -> Result<usize, ClientError> {
+        let len = self.queue(msg).await?;
+        self.flush().await?;
+        Ok(len)
+    }
+
+    /// Encodes one message into the connection's write buffer without
+    /// writing it to the socket; [`Writer::flush`] (or any send) writes
+    /// everything queued in one go, several frames in one system call.
+    /// Returns its payload size in bytes. A message larger than the buffer
+    /// may be written at once.
+    pub async fn queue(&mut self, msg: &ClientMsg) -> Result<usize, ClientError> {
         self.buf.clear();
         let len = protocol::encode_client(msg, &mut self.buf);
         let mut ws = lock(&self.ws).await;
         ws.write_frame(Frame::binary(Payload::BorrowedMut(&mut self.buf)))
             .await?;
         Ok(len)
+    }
+
+    /// Writes whatever [`Writer::queue`] gathered.
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
+        lock(&self.ws).await.flush().await?;
+        Ok(())
     }
 
     /// Sends a game message: `value` in the game's encoding (bincode, as
@@ -653,8 +687,7 @@ impl Writer {
 
     /// Sends an arbitrary frame.
     pub async fn send_frame(&mut self, frame: Frame<'_>) -> Result<(), ClientError> {
-        let mut ws = lock(&self.ws).await;
-        ws.write_frame(frame).await?;
+        write_now(&mut *lock(&self.ws).await, frame).await?;
         Ok(())
     }
 
@@ -664,8 +697,7 @@ impl Writer {
         if ws.is_closed() {
             return Ok(());
         }
-        ws.write_frame(Frame::close(code, reason.as_bytes()))
-            .await?;
+        write_now(&mut ws, Frame::close(code, reason.as_bytes())).await?;
         Ok(())
     }
 }

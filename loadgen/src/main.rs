@@ -80,6 +80,11 @@ struct RunArgs {
     /// App-level pings per second per player.
     #[arg(long, default_value_t = 1.0)]
     ping_hz: f64,
+    /// How a player writes its inputs: per-state (at most one write per
+    /// state interval it sees, held inputs going out together) or off (one
+    /// write per input, when due).
+    #[arg(long, value_enum, default_value = "per-state")]
+    input_batching: loadgen::InputBatching,
     /// Reconnect back-off: the first delay bound, doubling per attempt, with
     /// full jitter (the browser client's policy).
     #[arg(long, default_value = "1s", value_parser = duration)]
@@ -219,6 +224,7 @@ fn run(args: RunArgs) -> anyhow::Result<bool> {
         duration: args.duration,
         input_hz: args.input_hz,
         ping_hz: args.ping_hz,
+        input_batching: args.input_batching,
         backoff_base: args.backoff_base,
         backoff_max: args.backoff_max,
         chaos_drop_rate: args.chaos_drop_rate,

@@ -33,8 +33,8 @@
 //! score) intact, and events arrive each exactly once and in order, across
 //! any number of drops; a break of either is counted as an error.
 
-use crate::RunCtx;
 use crate::stats::{Local, Metric};
+use crate::{InputBatching, RunCtx};
 use client::{ClientError, ConnectOptions, Connection, Event, Joined, Reader, Writer};
 use game_api::{Bot, BotSpec};
 use protocol::{
@@ -57,6 +57,12 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// counted lost. A server that acks nothing for this long (50 s at 20 Hz)
 /// has failed anyway.
 const MAX_PENDING_INPUTS: usize = 1000;
+
+/// The longest an input is held for the next write under
+/// [`InputBatching::PerState`], however rarely states come (a game that
+/// sends states only on a change): the arena's browser client repeats a
+/// held move this often, so a real player writes at least as often.
+const MAX_HOLD: Duration = Duration::from_millis(250);
 
 /// How long the final clean leave may take.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,16 +147,65 @@ struct WriterCounts {
     inputs: u64,
     pings: u64,
     acks: u64,
+    writes: u64,
     bytes: u64,
 }
 
-/// What the reader tells the writer: acknowledge events up to here.
-#[derive(Default)]
-struct AckWanted {
-    /// The last event processed.
+/// What the reader tells the writer.
+struct ReaderNews {
+    /// Acknowledge events up to here: the last event processed.
     upto: AtomicU32,
     /// Wakes the writer to send the acknowledgement.
     wake: Notify,
+    /// Ticks between the states lately received ([`StateGaps::median`]):
+    /// how often the writer may write inputs under
+    /// [`InputBatching::PerState`].
+    state_gap: AtomicU32,
+}
+
+impl Default for ReaderNews {
+    fn default() -> Self {
+        Self {
+            upto: AtomicU32::new(0),
+            wake: Notify::new(),
+            state_gap: AtomicU32::new(1),
+        }
+    }
+}
+
+/// The gaps, in ticks, between the last [`StateGaps::KEPT`] states a
+/// connection received, and their median: the server's send interval (its
+/// `--snapshot-hz`, lowered by the server itself under overload) with an
+/// odd skip of a slow reader's left out. The browser client's
+/// interpolation estimates it the same way (`games/arena/web/motion.js`).
+#[derive(Default)]
+struct StateGaps {
+    gaps: [u32; Self::KEPT],
+    seen: usize,
+}
+
+impl StateGaps {
+    /// Half a second of states at 30 a second: a change of the send rate
+    /// is followed within a second either way.
+    const KEPT: usize = 16;
+
+    /// Adds the gap between two states received one after the other.
+    fn push(&mut self, ticks: u32) {
+        self.gaps[self.seen % Self::KEPT] = ticks.max(1);
+        self.seen += 1;
+    }
+
+    /// The median gap; 1 until three gaps have been seen (one or two could
+    /// be skips rather than the rate).
+    fn median(&self) -> u32 {
+        if self.seen < 3 {
+            return 1;
+        }
+        let mut sorted = self.gaps;
+        let sorted = &mut sorted[..self.seen.min(Self::KEPT)];
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
+    }
 }
 
 /// The room request of a bot's game: a quick join with its options.
@@ -510,7 +565,9 @@ struct Pending {
     seq: u32,
     /// When the schedule said to send it: input→ack counts from here.
     due: Instant,
-    /// When loadgen got round to writing it (its own lag is `taken - due`).
+    /// When loadgen wrote it to the socket (its own lag is `taken - due`:
+    /// a busy loadgen's delay, and the holding of
+    /// [`InputBatching::PerState`]).
     taken: Instant,
 }
 
@@ -529,7 +586,7 @@ async fn play(
     let (reader, writer) = conn.split();
     let pending = Mutex::new(VecDeque::<Pending>::new());
     let tick_period = Duration::from_secs(1) / u32::from(welcome.tick_hz.max(1));
-    let ack = AckWanted::default();
+    let news = ReaderNews::default();
     let mut wcounts = WriterCounts::default();
     let mut lost = 0u64;
     let ctx = session.ctx;
@@ -539,7 +596,7 @@ async fn play(
             &session,
             local,
             &pending,
-            &ack,
+            &news,
             tick_period,
             memory,
             resumed_from,
@@ -550,7 +607,8 @@ async fn play(
             rng,
             seq,
             &pending,
-            &ack,
+            &news,
+            tick_period,
             &mut wcounts,
             &mut lost,
         );
@@ -578,6 +636,7 @@ async fn play(
     c.inputs_sent += wcounts.inputs;
     c.pings += wcounts.pings;
     c.msgs_out += wcounts.inputs + wcounts.pings + wcounts.acks;
+    c.writes_out += wcounts.writes;
     c.bytes_out += wcounts.bytes;
     c.inputs_lost += lost;
     if end == End::Stopped {
@@ -588,6 +647,21 @@ async fn play(
     end
 }
 
+/// Sends the player's messages: its inputs on the `--input-hz` schedule,
+/// pings on the `--ping-hz` one, event acknowledgements when the reader
+/// asks, the leave at the end.
+///
+/// Inputs and pings are written in rounds. A round takes every input and
+/// ping due by now, in order and each with its own due time (the bot is
+/// asked once per input), and writes them in one go. It runs when the next
+/// of them falls due, or under [`InputBatching::PerState`] not before one
+/// state interval (the median gap of the states received, at most
+/// [`MAX_HOLD`]) after the last write. So a player writes once per input
+/// while the server sends states faster than the bot acts, and once per
+/// state interval, several messages a write, when the server sends less
+/// often; either way an input's latency and a ping's round trip count from
+/// their due times, so the holding is measured, not hidden. An
+/// acknowledgement is written at once, with nothing held.
 #[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut writer: Writer,
@@ -595,7 +669,8 @@ async fn write_loop(
     rng: &mut SmallRng,
     seq: &mut u32,
     pending: &Mutex<VecDeque<Pending>>,
-    ack: &AckWanted,
+    news: &ReaderNews,
+    tick_period: Duration,
     counts: &mut WriterCounts,
     lost: &mut u64,
 ) -> End {
@@ -606,18 +681,21 @@ async fn write_loop(
     // Each client starts its schedules at a random phase so that thousands
     // of clients do not send in lock-step.
     let input_period = Duration::from_secs_f64(1.0 / cfg.input_hz);
-    let mut inputs =
-        tokio::time::interval_at(now + input_period.mul_f64(rng.random()), input_period);
+    let mut next_input = now + input_period.mul_f64(rng.random());
     let ping_period = Duration::from_secs_f64(1.0 / cfg.ping_hz);
-    let mut pings = tokio::time::interval_at(now + ping_period.mul_f64(rng.random()), ping_period);
+    let mut next_ping = now + ping_period.mul_f64(rng.random());
+    let batching = cfg.input_batching == InputBatching::PerState;
+    let mut last_write = now;
     let mut acked = 0u32;
     // Long-lived futures, polled again after each wake-up instead of being
-    // rebuilt: this loop runs 20 times a second for every client.
+    // rebuilt: this loop runs up to 20 times a second for every client.
+    let round = tokio::time::sleep_until(next_input.min(next_ping));
+    tokio::pin!(round);
     let stopping = crate::stopped(&mut stop);
     tokio::pin!(stopping);
     let woken = ctl.wake.notified();
     tokio::pin!(woken);
-    let ack_woken = ack.wake.notified();
+    let ack_woken = news.wake.notified();
     tokio::pin!(ack_woken);
     loop {
         tokio::select! {
@@ -633,51 +711,74 @@ async fn write_loop(
                 }
             }
             _ = &mut ack_woken => {
-                ack_woken.set(ack.wake.notified());
-                let upto = ack.upto.load(Relaxed);
+                ack_woken.set(news.wake.notified());
+                let upto = news.upto.load(Relaxed);
                 if upto > acked {
                     match writer.ack_events(upto).await {
                         Ok(n) => {
                             acked = upto;
                             counts.acks += 1;
+                            counts.writes += 1;
                             counts.bytes += n as u64;
                         }
                         Err(_) => return End::Lost("connection_lost"),
                     }
                 }
             }
-            scheduled = inputs.tick() => {
-                let Some(data) = session.bot().act(rng.random()) else { continue };
-                *seq = seq.wrapping_add(1);
-                {
-                    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-                    if p.len() >= MAX_PENDING_INPUTS {
-                        p.pop_front();
-                        *lost += 1;
+            () = &mut round => {
+                let now = tokio::time::Instant::now();
+                let mut queued = 0;
+                while next_input <= now {
+                    let due = next_input.into_std();
+                    next_input += input_period;
+                    let Some(data) = session.bot().act(rng.random()) else { continue };
+                    *seq = seq.wrapping_add(1);
+                    {
+                        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                        if p.len() >= MAX_PENDING_INPUTS {
+                            p.pop_front();
+                            *lost += 1;
+                        }
+                        p.push_back(Pending { seq: *seq, due, taken: now.into_std() });
                     }
-                    p.push_back(Pending {
-                        seq: *seq,
-                        due: scheduled.into_std(),
-                        taken: Instant::now(),
-                    });
-                }
-                match writer.send(&ClientMsg::Game(GameMsg { seq: *seq, data })).await {
-                    Ok(n) => {
-                        counts.inputs += 1;
-                        counts.bytes += n as u64;
+                    match writer.queue(&ClientMsg::Game(GameMsg { seq: *seq, data })).await {
+                        Ok(n) => {
+                            counts.inputs += 1;
+                            counts.bytes += n as u64;
+                            queued += 1;
+                        }
+                        Err(_) => return End::Lost("connection_lost"),
                     }
-                    Err(_) => return End::Lost("connection_lost"),
                 }
-            }
-            scheduled = pings.tick() => {
-                let t = micros(scheduled.into_std().saturating_duration_since(ctx.start));
-                match writer.send(&ClientMsg::Ping(Ping { t })).await {
-                    Ok(n) => {
-                        counts.pings += 1;
-                        counts.bytes += n as u64;
+                if next_ping <= now {
+                    let t = micros(next_ping.into_std().saturating_duration_since(ctx.start));
+                    // One ping for however many were missed: a ping
+                    // measures the round trip now, not a backlog.
+                    while next_ping <= now {
+                        next_ping += ping_period;
                     }
-                    Err(_) => return End::Lost("connection_lost"),
+                    match writer.queue(&ClientMsg::Ping(Ping { t })).await {
+                        Ok(n) => {
+                            counts.pings += 1;
+                            counts.bytes += n as u64;
+                            queued += 1;
+                        }
+                        Err(_) => return End::Lost("connection_lost"),
+                    }
                 }
+                if queued > 0 {
+                    if writer.flush().await.is_err() {
+                        return End::Lost("connection_lost");
+                    }
+                    counts.writes += 1;
+                    last_write = now;
+                }
+                let mut at = next_input.min(next_ping);
+                if batching {
+                    let hold = (tick_period * news.state_gap.load(Relaxed)).min(MAX_HOLD);
+                    at = at.max(last_write + hold);
+                }
+                round.as_mut().reset(at);
             }
         }
     }
@@ -689,7 +790,7 @@ async fn read_loop(
     session: &Session<'_>,
     local: &mut Local,
     pending: &Mutex<VecDeque<Pending>>,
-    ack: &AckWanted,
+    news: &ReaderNews,
     tick_period: Duration,
     memory: &mut Memory,
     mut resumed_from: Option<u64>,
@@ -697,6 +798,7 @@ async fn read_loop(
     let ctx = session.ctx;
     let mut joined = session.joined;
     let mut last_state: Option<(u32, Instant)> = None;
+    let mut gaps = StateGaps::default();
     let mut last_flush = Instant::now();
     loop {
         let event = reader.recv().await;
@@ -729,6 +831,11 @@ async fn read_loop(
                 // only: a game that skips unchanged states, or a slow
                 // reader that skipped some, says nothing about jitter.
                 if let Some((tick, at)) = last_state {
+                    let gap = s.tick.wrapping_sub(tick);
+                    if gap > 0 {
+                        gaps.push(gap);
+                        news.state_gap.store(gaps.median(), Relaxed);
+                    }
                     if s.tick == tick.wrapping_add(1) {
                         let gap = now.saturating_duration_since(at);
                         full |=
@@ -781,8 +888,8 @@ async fn read_loop(
                 if let Err(err) = session.bot().event(&e.data) {
                     tracing_error(local, "bot_event", &err);
                 }
-                ack.upto.store(memory.last_event, Relaxed);
-                ack.wake.notify_one();
+                news.upto.store(memory.last_event, Relaxed);
+                news.wake.notify_one();
             }
             Ok(Event::Msg(ServerMsg::Pong(p))) => {
                 local.counters.pongs += 1;
@@ -817,6 +924,34 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_gap_is_the_median_of_the_recent_gaps() {
+        let median_after = |gaps: &[u32]| {
+            let mut g = StateGaps::default();
+            for &gap in gaps {
+                g.push(gap);
+            }
+            g.median()
+        };
+        // Until three gaps are in, one or two could be skips: every tick.
+        assert_eq!(median_after(&[]), 1);
+        assert_eq!(median_after(&[6, 6]), 1);
+        assert_eq!(median_after(&[6, 6, 6]), 6);
+        // An odd skip of a slow reader's does not count as the rate.
+        assert_eq!(median_after(&[2, 2, 9, 2, 2]), 2);
+        // A gap of 0 (no new tick) counts as 1.
+        assert_eq!(median_after(&[0, 0, 0]), 1);
+        // A new send rate is followed once it holds for half the window.
+        let mut gaps = vec![2; StateGaps::KEPT];
+        gaps.extend([5; StateGaps::KEPT / 2 - 1]);
+        assert_eq!(median_after(&gaps), 2);
+        gaps.extend([5; 2]);
+        assert_eq!(median_after(&gaps), 5);
+        // And only the last KEPT count.
+        gaps.extend([3; StateGaps::KEPT]);
+        assert_eq!(median_after(&gaps), 3);
+    }
 
     #[test]
     fn backoff_is_full_jitter_below_a_doubling_cap() {

@@ -83,6 +83,10 @@ pub struct Throughput {
     pub msgs_in_per_s: f64,
     /// Messages sent per second.
     pub msgs_out_per_s: f64,
+    /// Socket writes per second that carried them (0 in a report written
+    /// before they were counted).
+    #[serde(default)]
+    pub writes_out_per_s: f64,
     /// Payload bytes received per second.
     pub bytes_in_per_s: f64,
     /// Payload bytes sent per second.
@@ -191,6 +195,7 @@ impl Report {
         self.throughput = Throughput {
             msgs_in_per_s: c.msgs_in as f64 / secs,
             msgs_out_per_s: c.msgs_out as f64 / secs,
+            writes_out_per_s: c.writes_out as f64 / secs,
             bytes_in_per_s: c.bytes_in as f64 / secs,
             bytes_out_per_s: c.bytes_out as f64 / secs,
         };
@@ -306,10 +311,11 @@ impl Report {
         let t = &self.throughput;
         let _ = writeln!(
             out,
-            "throughput: in {:.0} msg/s ({:.2} MB/s), out {:.0} msg/s ({:.2} MB/s)",
+            "throughput: in {:.0} msg/s ({:.2} MB/s), out {:.0} msg/s in {:.0} writes/s ({:.2} MB/s)",
             t.msgs_in_per_s,
             t.bytes_in_per_s / 1e6,
             t.msgs_out_per_s,
+            t.writes_out_per_s,
             t.bytes_out_per_s / 1e6
         );
         let res = |r: &Resources| {
@@ -388,6 +394,7 @@ impl Report {
             let (a, b) = (&mut merged.throughput, &r.throughput);
             a.msgs_in_per_s += b.msgs_in_per_s;
             a.msgs_out_per_s += b.msgs_out_per_s;
+            a.writes_out_per_s += b.writes_out_per_s;
             a.bytes_in_per_s += b.bytes_in_per_s;
             a.bytes_out_per_s += b.bytes_out_per_s;
             merged.outages.extend(r.outages.iter().cloned());

@@ -141,6 +141,10 @@ pub struct Counters {
     pub bytes_in: u64,
     /// Messages sent.
     pub msgs_out: u64,
+    /// Writes to the socket that carried them: one a message, but under
+    /// `--input-batching per-state` the inputs and pings due within one
+    /// state interval share one.
+    pub writes_out: u64,
     /// Payload bytes sent.
     pub bytes_out: u64,
     /// Pings sent.
@@ -201,6 +205,7 @@ impl Counters {
             msgs_in,
             bytes_in,
             msgs_out,
+            writes_out,
             bytes_out,
             pings,
             pongs,

@@ -5,7 +5,7 @@
 //! equal one histogram of both runs. Runs are kept to a few seconds.
 
 use loadgen::report::Report;
-use loadgen::{RunConfig, run};
+use loadgen::{InputBatching, RunConfig, run};
 use server::testing::TestServer;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -79,6 +79,47 @@ async fn a_short_run_produces_counts_that_add_up() {
     assert!(c.bytes_in > c.states * 5, "every state is at least 5 bytes");
     assert!(r.loadgen.cpu_s > 0.0);
     assert!(r.server.is_some(), "the server's /metrics was scraped");
+    assert!(server.stop().await, "server stopped cleanly");
+}
+
+/// With `--input-batching per-state` (the default) a player writes no more
+/// often than the server sends it states: at 5 states a second and 20
+/// inputs, its inputs wait for the next write (up to 200 ms, 100 ms on the
+/// median) and go out about four to a write, and every one still arrives
+/// and is acknowledged. With batching off, every input is its own write and
+/// waits for nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_inputs_follow_the_servers_send_rate_and_all_arrive() {
+    let server = TestServer::start(games(), &["--snapshot-hz", "5"]).await;
+    for batching in [InputBatching::PerState, InputBatching::Off] {
+        let r = run(RunConfig {
+            input_batching: batching,
+            ..config(server.url(), 20, 4.0)
+        })
+        .await
+        .unwrap();
+        let c = &r.counters;
+        assert_eq!(r.error_count, 0, "{batching:?}: {:?}", r.errors);
+        assert_eq!(c.inputs_lost, 0, "{batching:?}");
+        assert_eq!(
+            c.inputs_sent,
+            c.inputs_acked + c.inputs_in_flight_at_end,
+            "{batching:?}"
+        );
+        assert!(c.inputs_sent > 20 * 60, "{batching:?}: {}", c.inputs_sent);
+        let per_write = c.msgs_out as f64 / c.writes_out as f64;
+        let lag_p50 = r.latency["send_lag"].p50;
+        match batching {
+            InputBatching::PerState => {
+                assert!(per_write > 2.5, "{per_write:.2} messages a write");
+                assert!(lag_p50 >= 40_000, "send lag p50 {lag_p50} µs");
+            }
+            InputBatching::Off => {
+                assert!(per_write < 1.2, "{per_write:.2} messages a write");
+                assert!(lag_p50 < 40_000, "send lag p50 {lag_p50} µs");
+            }
+        }
+    }
     assert!(server.stop().await, "server stopped cleanly");
 }
 
