@@ -60,16 +60,18 @@ pub enum InputBatching {
     /// loadgen finds already due when it gets round to them go out
     /// together).
     Off,
-    /// At most one write of inputs and pings per state received: those
-    /// due before a state has arrived since the last write wait for one
-    /// (at most 250 ms) and go out together, several frames in one system
-    /// call, the way Quake's `cl_maxpackets` packs user commands into
-    /// packets. While the server sends states faster than the bot acts
-    /// (the normal case: 30 states and 20 inputs a second) nothing waits;
-    /// when the server lowers its send rate under overload, the players'
-    /// writes follow it down and free the CPU both sides spend per write.
-    /// Latencies still count from the due times, so the waiting is
-    /// measured. An event acknowledgement is written at once.
+    /// At most one write of inputs and pings per state interval: the
+    /// median gap between the last 16 states the player received, in
+    /// ticks, times the tick period (at most 250 ms). Those due sooner
+    /// after the last write wait for the next one and go out together,
+    /// several frames in one system call, the way Quake's `cl_maxpackets`
+    /// packs user commands into packets. While the server sends states
+    /// faster than the bot acts (the normal case: 30 states and 20 inputs
+    /// a second) nothing waits; when the server lowers its send rate under
+    /// overload, the players' writes follow it down and free the CPU both
+    /// sides spend per write. Latencies still count from the due times, so
+    /// the waiting is measured. An event acknowledgement is written at
+    /// once.
     PerState,
 }
 

@@ -81,8 +81,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 1.0)]
     ping_hz: f64,
     /// How a player writes its inputs: per-state (at most one write per
-    /// state received, inputs due meanwhile going out together) or off
-    /// (each input written when due).
+    /// state interval it sees, held inputs going out together) or off (one
+    /// write per input, when due).
     #[arg(long, value_enum, default_value = "per-state")]
     input_batching: loadgen::InputBatching,
     /// Reconnect back-off: the first delay bound, doubling per attempt, with

@@ -58,11 +58,10 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// has failed anyway.
 const MAX_PENDING_INPUTS: usize = 1000;
 
-/// The longest an input waits for a state under
+/// The longest an input is held for the next write under
 /// [`InputBatching::PerState`], however rarely states come (a game that
-/// sends states only on a change, a room gone quiet): the arena's browser
-/// client repeats a held move this often, so a real player writes at
-/// least as often.
+/// sends states only on a change): the arena's browser client repeats a
+/// held move this often, so a real player writes at least as often.
 const MAX_HOLD: Duration = Duration::from_millis(250);
 
 /// How long the final clean leave may take.
@@ -153,20 +152,60 @@ struct WriterCounts {
 }
 
 /// What the reader tells the writer.
-#[derive(Default)]
 struct ReaderNews {
     /// Acknowledge events up to here: the last event processed.
     upto: AtomicU32,
     /// Wakes the writer to send the acknowledgement.
     wake: Notify,
-    /// States received on this connection: under
-    /// [`InputBatching::PerState`] the writer writes again once this has
-    /// moved since its last write.
-    states: AtomicU32,
-    /// Set while the writer waits for a state before it writes.
-    waiting: AtomicBool,
-    /// Wakes the writer when a state arrives while it waits.
-    state_wake: Notify,
+    /// Ticks between the states lately received ([`StateGaps::median`]):
+    /// how often the writer may write inputs under
+    /// [`InputBatching::PerState`].
+    state_gap: AtomicU32,
+}
+
+impl Default for ReaderNews {
+    fn default() -> Self {
+        Self {
+            upto: AtomicU32::new(0),
+            wake: Notify::new(),
+            state_gap: AtomicU32::new(1),
+        }
+    }
+}
+
+/// The gaps, in ticks, between the last [`StateGaps::KEPT`] states a
+/// connection received, and their median: the server's send interval (its
+/// `--snapshot-hz`, lowered by the server itself under overload) with an
+/// odd skip of a slow reader's left out. The browser client's
+/// interpolation estimates it the same way (`games/arena/web/motion.js`).
+#[derive(Default)]
+struct StateGaps {
+    gaps: [u32; Self::KEPT],
+    seen: usize,
+}
+
+impl StateGaps {
+    /// Half a second of states at 30 a second: a change of the send rate
+    /// is followed within a second either way.
+    const KEPT: usize = 16;
+
+    /// Adds the gap between two states received one after the other.
+    fn push(&mut self, ticks: u32) {
+        self.gaps[self.seen % Self::KEPT] = ticks.max(1);
+        self.seen += 1;
+    }
+
+    /// The median gap; 1 until three gaps have been seen (one or two could
+    /// be skips rather than the rate).
+    fn median(&self) -> u32 {
+        if self.seen < 3 {
+            return 1;
+        }
+        let mut sorted = self.gaps;
+        let sorted = &mut sorted[..self.seen.min(Self::KEPT)];
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
+    }
 }
 
 /// The room request of a bot's game: a quick join with its options.
@@ -527,7 +566,7 @@ struct Pending {
     /// When the schedule said to send it: input→ack counts from here.
     due: Instant,
     /// When loadgen wrote it to the socket (its own lag is `taken - due`:
-    /// a busy loadgen's delay, and the wait for a state of
+    /// a busy loadgen's delay, and the holding of
     /// [`InputBatching::PerState`]).
     taken: Instant,
 }
@@ -569,6 +608,7 @@ async fn play(
             seq,
             &pending,
             &news,
+            tick_period,
             &mut wcounts,
             &mut lost,
         );
@@ -613,14 +653,15 @@ async fn play(
 ///
 /// Inputs and pings are written in rounds. A round takes every input and
 /// ping due by now, in order and each with its own due time (the bot is
-/// asked once per input), and writes them in one go; it runs when the next
-/// of them falls due. Under [`InputBatching::PerState`] a round also waits
-/// until a state has arrived since the last write (or [`MAX_HOLD`] has
-/// passed): a player writes at most once per state it receives. While the
-/// server sends states faster than the bot acts, nothing waits; when it
-/// sends less often, several inputs go out a write. Either way an input's
-/// latency and a ping's round trip count from their due times, so the
-/// waiting is measured, not hidden. An acknowledgement is written at once.
+/// asked once per input), and writes them in one go. It runs when the next
+/// of them falls due, or under [`InputBatching::PerState`] not before one
+/// state interval (the median gap of the states received, at most
+/// [`MAX_HOLD`]) after the last write. So a player writes once per input
+/// while the server sends states faster than the bot acts, and once per
+/// state interval, several messages a write, when the server sends less
+/// often; either way an input's latency and a ping's round trip count from
+/// their due times, so the holding is measured, not hidden. An
+/// acknowledgement is written at once, with nothing held.
 #[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut writer: Writer,
@@ -629,6 +670,7 @@ async fn write_loop(
     seq: &mut u32,
     pending: &Mutex<VecDeque<Pending>>,
     news: &ReaderNews,
+    tick_period: Duration,
     counts: &mut WriterCounts,
     lost: &mut u64,
 ) -> End {
@@ -644,7 +686,6 @@ async fn write_loop(
     let mut next_ping = now + ping_period.mul_f64(rng.random());
     let batching = cfg.input_batching == InputBatching::PerState;
     let mut last_write = now;
-    let mut states_at_write = 0u32;
     let mut acked = 0u32;
     // Long-lived futures, polled again after each wake-up instead of being
     // rebuilt: this loop runs up to 20 times a second for every client.
@@ -656,8 +697,6 @@ async fn write_loop(
     tokio::pin!(woken);
     let ack_woken = news.wake.notified();
     tokio::pin!(ack_woken);
-    let state_woken = news.state_wake.notified();
-    tokio::pin!(state_woken);
     loop {
         tokio::select! {
             biased;
@@ -686,24 +725,8 @@ async fn write_loop(
                     }
                 }
             }
-            _ = &mut state_woken => {
-                state_woken.set(news.state_wake.notified());
-                if news.waiting.swap(false, Relaxed) {
-                    // Due already: the round runs at once.
-                    round.as_mut().reset(next_input.min(next_ping));
-                }
-            }
             () = &mut round => {
                 let now = tokio::time::Instant::now();
-                let heard = news.states.load(Relaxed);
-                if batching && heard == states_at_write && now < last_write + MAX_HOLD {
-                    // Nothing from the server since the last write: wait
-                    // for its next state, or MAX_HOLD.
-                    news.waiting.store(true, Relaxed);
-                    round.as_mut().reset(last_write + MAX_HOLD);
-                    continue;
-                }
-                news.waiting.store(false, Relaxed);
                 let mut queued = 0;
                 while next_input <= now {
                     let due = next_input.into_std();
@@ -749,9 +772,13 @@ async fn write_loop(
                     }
                     counts.writes += 1;
                     last_write = now;
-                    states_at_write = heard;
                 }
-                round.as_mut().reset(next_input.min(next_ping));
+                let mut at = next_input.min(next_ping);
+                if batching {
+                    let hold = (tick_period * news.state_gap.load(Relaxed)).min(MAX_HOLD);
+                    at = at.max(last_write + hold);
+                }
+                round.as_mut().reset(at);
             }
         }
     }
@@ -771,6 +798,7 @@ async fn read_loop(
     let ctx = session.ctx;
     let mut joined = session.joined;
     let mut last_state: Option<(u32, Instant)> = None;
+    let mut gaps = StateGaps::default();
     let mut last_flush = Instant::now();
     loop {
         let event = reader.recv().await;
@@ -802,11 +830,12 @@ async fn read_loop(
                 // Jitter is measured between states of consecutive ticks
                 // only: a game that skips unchanged states, or a slow
                 // reader that skipped some, says nothing about jitter.
-                news.states.fetch_add(1, Relaxed);
-                if news.waiting.load(Relaxed) {
-                    news.state_wake.notify_one();
-                }
                 if let Some((tick, at)) = last_state {
+                    let gap = s.tick.wrapping_sub(tick);
+                    if gap > 0 {
+                        gaps.push(gap);
+                        news.state_gap.store(gaps.median(), Relaxed);
+                    }
                     if s.tick == tick.wrapping_add(1) {
                         let gap = now.saturating_duration_since(at);
                         full |=
@@ -895,6 +924,34 @@ async fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_gap_is_the_median_of_the_recent_gaps() {
+        let median_after = |gaps: &[u32]| {
+            let mut g = StateGaps::default();
+            for &gap in gaps {
+                g.push(gap);
+            }
+            g.median()
+        };
+        // Until three gaps are in, one or two could be skips: every tick.
+        assert_eq!(median_after(&[]), 1);
+        assert_eq!(median_after(&[6, 6]), 1);
+        assert_eq!(median_after(&[6, 6, 6]), 6);
+        // An odd skip of a slow reader's does not count as the rate.
+        assert_eq!(median_after(&[2, 2, 9, 2, 2]), 2);
+        // A gap of 0 (no new tick) counts as 1.
+        assert_eq!(median_after(&[0, 0, 0]), 1);
+        // A new send rate is followed once it holds for half the window.
+        let mut gaps = vec![2; StateGaps::KEPT];
+        gaps.extend([5; StateGaps::KEPT / 2 - 1]);
+        assert_eq!(median_after(&gaps), 2);
+        gaps.extend([5; 2]);
+        assert_eq!(median_after(&gaps), 5);
+        // And only the last KEPT count.
+        gaps.extend([3; StateGaps::KEPT]);
+        assert_eq!(median_after(&gaps), 3);
+    }
 
     #[test]
     fn backoff_is_full_jitter_below_a_doubling_cap() {
