@@ -32,6 +32,17 @@ pub trait Bot: Send {
     fn progress(&self) -> Option<u64> {
         None
     }
+
+    /// Whether the bot sends a steady stream (a message nearly every time
+    /// it is asked, such as the direction it moves in), which `loadgen`
+    /// may write several at a time when the server sends states less
+    /// often than the bot acts (`--input-batching per-state`). False, the
+    /// default, for a bot that acts on its turn or on an event: each of its
+    /// messages is written when due, since holding a move back would only
+    /// slow the game down.
+    fn streams(&self) -> bool {
+        false
+    }
 }
 
 /// How `loadgen` plays a game: the room type to quick-join, with what

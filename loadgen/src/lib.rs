@@ -60,8 +60,9 @@ pub enum InputBatching {
     /// loadgen finds already due when it gets round to them go out
     /// together).
     Off,
-    /// At most one write of inputs and pings per state interval: the
-    /// median gap between the last 16 states the player received, in
+    /// For a bot that streams its inputs ([`game_api::Bot::streams`], the
+    /// arena's), at most one write of inputs and pings per state interval:
+    /// the median gap between the last 16 states the player received, in
     /// ticks, times the tick period (at most 250 ms). Those due sooner
     /// after the last write wait for the next one and go out together,
     /// several frames in one system call, the way Quake's `cl_maxpackets`
@@ -71,7 +72,7 @@ pub enum InputBatching {
     /// overload, the players' writes follow it down and free the CPU both
     /// sides spend per write. Latencies still count from the due times, so
     /// the waiting is measured. An event acknowledgement is written at
-    /// once.
+    /// once. Any other bot (one that acts on turns) writes as with `Off`.
     PerState,
 }
 

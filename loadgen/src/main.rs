@@ -80,9 +80,9 @@ struct RunArgs {
     /// App-level pings per second per player.
     #[arg(long, default_value_t = 1.0)]
     ping_hz: f64,
-    /// How a player writes its inputs: per-state (at most one write per
-    /// state interval it sees, held inputs going out together) or off (one
-    /// write per input, when due).
+    /// How a player writes its inputs: per-state (a bot that streams them,
+    /// the arena's, writes at most once per state interval it sees, inputs
+    /// due meanwhile going out together) or off (each written when due).
     #[arg(long, value_enum, default_value = "per-state")]
     input_batching: loadgen::InputBatching,
     /// Reconnect back-off: the first delay bound, doubling per attempt, with

@@ -684,7 +684,7 @@ async fn write_loop(
     let mut next_input = now + input_period.mul_f64(rng.random());
     let ping_period = Duration::from_secs_f64(1.0 / cfg.ping_hz);
     let mut next_ping = now + ping_period.mul_f64(rng.random());
-    let batching = cfg.input_batching == InputBatching::PerState;
+    let batching = cfg.input_batching == InputBatching::PerState && session.bot().streams();
     let mut last_write = now;
     let mut acked = 0u32;
     // Long-lived futures, polled again after each wake-up instead of being

@@ -87,7 +87,8 @@ async fn a_short_run_produces_counts_that_add_up() {
 /// inputs, its inputs wait for the next write (up to 200 ms, 100 ms on the
 /// median) and go out about four to a write, and every one still arrives
 /// and is acknowledged. With batching off, every input is its own write and
-/// waits for nothing.
+/// waits for nothing. A bot that does not stream (four-in-a-row's, which
+/// moves on its turn) is never held back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batched_inputs_follow_the_servers_send_rate_and_all_arrive() {
     let server = TestServer::start(games(), &["--snapshot-hz", "5"]).await;
@@ -120,6 +121,13 @@ async fn batched_inputs_follow_the_servers_send_rate_and_all_arrive() {
             }
         }
     }
+    let mut four = config(server.url(), 20, 4.0);
+    four.game = loadgen::bots::find("four").expect("four has a bot");
+    let r = run(four).await.unwrap();
+    assert_eq!(r.error_count, 0, "{:?}", r.errors);
+    assert!(r.counters.inputs_acked > 40, "{}", r.counters.inputs_acked);
+    let lag_p50 = r.latency["send_lag"].p50;
+    assert!(lag_p50 < 40_000, "four: send lag p50 {lag_p50} µs");
     assert!(server.stop().await, "server stopped cleanly");
 }
 

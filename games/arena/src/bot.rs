@@ -87,6 +87,11 @@ impl Bot for ArenaBot {
         Err("the arena sends no events".into())
     }
 
+    /// A move each time it is asked, as a player holding a direction.
+    fn streams(&self) -> bool {
+        true
+    }
+
     fn act(&mut self, random: u64) -> Option<Vec<u8>> {
         if random.is_multiple_of(TURN_EVERY) {
             self.direction = DIRECTIONS[((random / TURN_EVERY) % 16) as usize];
