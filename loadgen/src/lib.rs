@@ -138,7 +138,7 @@ impl RunConfig {
             duration: Duration::from_secs(10),
             input_hz: 20.0,
             ping_hz: 1.0,
-            input_batching: InputBatching::PerState,
+            input_batching: InputBatching::Off,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             chaos_drop_rate: 0.0,

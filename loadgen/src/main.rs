@@ -82,8 +82,9 @@ struct RunArgs {
     ping_hz: f64,
     /// How a player writes its inputs: per-state (a bot that streams them,
     /// the arena's, writes at most once per state interval it sees, inputs
-    /// due meanwhile going out together) or off (each written when due).
-    #[arg(long, value_enum, default_value = "per-state")]
+    /// due meanwhile going out together) or off (each written when due;
+    /// the default, so that runs of other scripts keep their load).
+    #[arg(long, value_enum, default_value = "off")]
     input_batching: loadgen::InputBatching,
     /// Reconnect back-off: the first delay bound, doubling per attempt, with
     /// full jitter (the browser client's policy).

@@ -82,7 +82,7 @@ async fn a_short_run_produces_counts_that_add_up() {
     assert!(server.stop().await, "server stopped cleanly");
 }
 
-/// With `--input-batching per-state` (the default) a player writes no more
+/// With `--input-batching per-state` a player writes no more
 /// often than the server sends it states: at 5 states a second and 20
 /// inputs, its inputs wait for the next write (up to 200 ms, 100 ms on the
 /// median) and go out about four to a write, and every one still arrives
@@ -123,6 +123,7 @@ async fn batched_inputs_follow_the_servers_send_rate_and_all_arrive() {
     }
     let mut four = config(server.url(), 20, 4.0);
     four.game = loadgen::bots::find("four").expect("four has a bot");
+    four.input_batching = InputBatching::PerState;
     let r = run(four).await.unwrap();
     assert_eq!(r.error_count, 0, "{:?}", r.errors);
     assert!(r.counters.inputs_acked > 40, "{}", r.counters.inputs_acked);
