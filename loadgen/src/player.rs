@@ -587,6 +587,10 @@ async fn play(
     let pending = Mutex::new(VecDeque::<Pending>::new());
     let tick_period = Duration::from_secs(1) / u32::from(welcome.tick_hz.max(1));
     let news = ReaderNews::default();
+    // Only a bot that streams its inputs is batched; the reader tracks the
+    // state interval for it alone.
+    let batching =
+        session.ctx.config.input_batching == InputBatching::PerState && session.bot().streams();
     let mut wcounts = WriterCounts::default();
     let mut lost = 0u64;
     let ctx = session.ctx;
@@ -597,6 +601,7 @@ async fn play(
             local,
             &pending,
             &news,
+            batching,
             tick_period,
             memory,
             resumed_from,
@@ -608,6 +613,7 @@ async fn play(
             seq,
             &pending,
             &news,
+            batching,
             tick_period,
             &mut wcounts,
             &mut lost,
@@ -670,6 +676,7 @@ async fn write_loop(
     seq: &mut u32,
     pending: &Mutex<VecDeque<Pending>>,
     news: &ReaderNews,
+    batching: bool,
     tick_period: Duration,
     counts: &mut WriterCounts,
     lost: &mut u64,
@@ -684,7 +691,6 @@ async fn write_loop(
     let mut next_input = now + input_period.mul_f64(rng.random());
     let ping_period = Duration::from_secs_f64(1.0 / cfg.ping_hz);
     let mut next_ping = now + ping_period.mul_f64(rng.random());
-    let batching = cfg.input_batching == InputBatching::PerState && session.bot().streams();
     let mut last_write = now;
     let mut acked = 0u32;
     // Long-lived futures, polled again after each wake-up instead of being
@@ -791,6 +797,7 @@ async fn read_loop(
     local: &mut Local,
     pending: &Mutex<VecDeque<Pending>>,
     news: &ReaderNews,
+    batching: bool,
     tick_period: Duration,
     memory: &mut Memory,
     mut resumed_from: Option<u64>,
@@ -832,7 +839,7 @@ async fn read_loop(
                 // reader that skipped some, says nothing about jitter.
                 if let Some((tick, at)) = last_state {
                     let gap = s.tick.wrapping_sub(tick);
-                    if gap > 0 {
+                    if batching && gap > 0 {
                         gaps.push(gap);
                         news.state_gap.store(gaps.median(), Relaxed);
                     }
