@@ -9,6 +9,8 @@
 //!   tick loop;
 //! - [`config`], [`metrics`], [`shutdown`]: options, Prometheus metrics,
 //!   graceful shutdown;
+//! - [`cpu`]: how long the server's threads wait for a CPU, which the
+//!   rooms' send-rate policy reads;
 //! - [`state`]: the state file that carries rooms and sessions over a
 //!   planned restart;
 //! - [`web`]: the embedded lobby and game pages;
@@ -20,6 +22,7 @@
 //! built-in games. This library names no game.
 
 pub mod config;
+pub mod cpu;
 pub mod directory;
 pub mod metrics;
 pub mod net;
@@ -238,6 +241,8 @@ impl Server {
             .directory
             .clone()
             .map(|d| tokio::spawn(d.heartbeat(controller.handle())));
+        let metrics = shared.metrics.clone();
+        let cpu_sampler = tokio::spawn(async move { metrics.cpu_wait.sample_forever().await });
         net::accept_loop(listener, shared.clone(), shutdown).await;
         if let Some(directory) = &shared.directory {
             // Before the players are closed: their clients come back to
@@ -246,6 +251,7 @@ impl Server {
         }
         tracing::info!("shutting down: closing connections");
         let clean = controller.shutdown(shared.config.shutdown_timeout).await;
+        cpu_sampler.abort();
         if let (Some(directory), Some(heartbeat)) = (&shared.directory, heartbeat) {
             heartbeat.abort();
             let _ = heartbeat.await;

@@ -6,6 +6,7 @@
 //! anyone. Not for: per-player detail (that would be a cardinality bomb) or
 //! anything the game itself needs to run.
 
+use crate::cpu::CpuWait;
 use protocol::CloseCode;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -188,6 +189,9 @@ pub struct Metrics {
     /// Connections that ended without any close frame (dropped sockets,
     /// stuck writers).
     pub closes_abnormal: AtomicU64,
+    /// How long the server's threads wait for a CPU (sampled while the
+    /// server runs).
+    pub cpu_wait: CpuWait,
 }
 
 impl Metrics {
@@ -218,6 +222,22 @@ impl Metrics {
         for family in FAMILIES {
             family.render(self, &mut out);
         }
+        let name = "game_cpu_wait_seconds_total";
+        header(
+            &mut out,
+            name,
+            "Time the server's threads spent runnable, waiting for a CPU.",
+            "counter",
+        );
+        sample(&mut out, name, self.cpu_wait.waited_seconds());
+        let name = "game_cpu_wait_ratio";
+        header(
+            &mut out,
+            name,
+            "Time the server's threads spent waiting for a CPU over the last second, per CPU it may use.",
+            "gauge",
+        );
+        sample(&mut out, name, self.cpu_wait.ratio());
         if let Some(p) = process_stats() {
             p.render(&mut out);
         }
@@ -581,6 +601,8 @@ mod tests {
                 "game_record_chunks_dropped_total",
                 "game_record_write_errors_total",
                 "game_closes_total",
+                "game_cpu_wait_seconds_total",
+                "game_cpu_wait_ratio",
                 "process_resident_memory_bytes",
                 "process_cpu_seconds_total",
             ]

@@ -1092,7 +1092,7 @@ impl Room {
             let (planned, skipped) = self.fan_out();
             self.send_rate.sent(planned, skipped);
         }
-        if let Some(change) = self.send_rate.judge() {
+        if let Some(change) = self.send_rate.judge(self.metrics.cpu_wait.ratio()) {
             self.send_rate_changed(change);
         }
 
@@ -1111,6 +1111,7 @@ impl Room {
                 every,
                 skipped,
                 late,
+                cpu_wait,
             } => {
                 self.metrics.send_rate_lowered.fetch_add(1, Relaxed);
                 tracing::info!(
@@ -1119,6 +1120,7 @@ impl Room {
                     hz = hz(every),
                     skipped,
                     late,
+                    cpu_wait,
                     "room overloaded: states now every {every} ticks, to all players alike"
                 );
             }

@@ -5,8 +5,10 @@
 //! `adaptive` policy the room watches, one window of a second at a time,
 //! what its fan-out achieves: the share of states replaced in a mailbox
 //! before their connection took the previous one (the server could not
-//! write them in time), and the share of ticks that started late. When
-//! either passes its threshold the room sends every one tick more (every
+//! write them in time), and the share of ticks that started late; and
+//! what the machine leaves it: how long the server's threads waited for a
+//! CPU (`crate::cpu`). When any passes its threshold the room sends every
+//! one tick more (every
 //! 2nd, 3rd, ... tick) to *all* its players alike, instead of letting each
 //! connection skip states at random; after a few calm windows it steps
 //! back, one tick at a time, to the base. The states it does send still
@@ -28,6 +30,22 @@ pub const SLOW_DOWN_SKIPPED: f64 = 0.05;
 /// dropping steps), past which the room slows down: the worker threads are
 /// too busy for the schedule.
 pub const SLOW_DOWN_LATE: f64 = 0.10;
+
+/// CPU wait ([`crate::cpu::CpuWait::ratio`]: time the server's threads
+/// spent runnable but waiting for a CPU, per CPU it may use) past which
+/// the room slows down: the machine is oversold, by the server's own
+/// clients on the same host or by neighbours, and every state sent takes
+/// CPU from them and queues behind them. A fifth of the machine's CPU time
+/// is far from both sides measured on the 2-core benchmark machine: 0.01
+/// with 2,000 players on a server alone on its core, 0.03 with 200 players
+/// sharing both cores with their clients, 0.25–0.5 with 5,000 players
+/// sharing them (even at 5 states a second).
+pub const SLOW_DOWN_CPU_WAIT: f64 = 0.20;
+
+/// CPU wait under which a window can count as calm: half the slow-down
+/// threshold, so that a rate lowered for it is not raised by the first
+/// relief it brings.
+pub const CALM_CPU_WAIT: f64 = 0.10;
 
 /// Share of skipped states under which a window counts as calm.
 pub const CALM_SKIPPED: f64 = 0.01;
@@ -53,6 +71,8 @@ pub enum Change {
         skipped: f64,
         /// Share of late ticks in that window.
         late: f64,
+        /// The server's CPU wait the room judged it with.
+        cpu_wait: f64,
     },
     /// Now a state every `every` ticks (was more).
     Raised {
@@ -138,8 +158,9 @@ impl SendRate {
     }
 
     /// At the end of each window (call after every tick), the change of
-    /// rate its counts call for, if any.
-    pub fn judge(&mut self) -> Option<Change> {
+    /// rate its counts and the server's `cpu_wait` (the latest
+    /// [`crate::cpu::CpuWait::ratio`]) call for, if any.
+    pub fn judge(&mut self, cpu_wait: f64) -> Option<Change> {
         if self.ticks < self.window {
             return None;
         }
@@ -153,7 +174,7 @@ impl SendRate {
         if !self.adaptive {
             return None;
         }
-        if skipped > SLOW_DOWN_SKIPPED || late > SLOW_DOWN_LATE {
+        if skipped > SLOW_DOWN_SKIPPED || late > SLOW_DOWN_LATE || cpu_wait > SLOW_DOWN_CPU_WAIT {
             self.calm = 0;
             let slowest = self.base * MAX_SLOWDOWN;
             if self.every >= slowest {
@@ -164,9 +185,10 @@ impl SendRate {
                 every: self.every,
                 skipped,
                 late,
+                cpu_wait,
             });
         }
-        if skipped < CALM_SKIPPED && late == 0.0 {
+        if skipped < CALM_SKIPPED && late == 0.0 && cpu_wait < CALM_CPU_WAIT {
             self.calm += 1;
         } else {
             self.calm = 0;
@@ -193,6 +215,18 @@ mod tests {
         players: u32,
         skipped: u32,
     ) -> (u32, Option<Change>) {
+        window_waiting(r, ticks, late, players, skipped, 0.0)
+    }
+
+    /// [`window`] judged with the server's CPU wait at `cpu_wait`.
+    fn window_waiting(
+        r: &mut SendRate,
+        ticks: u32,
+        late: u32,
+        players: u32,
+        skipped: u32,
+        cpu_wait: f64,
+    ) -> (u32, Option<Change>) {
         let mut sends = 0;
         let mut change = None;
         for t in 0..ticks {
@@ -200,7 +234,7 @@ mod tests {
                 sends += 1;
                 r.sent(players, skipped);
             }
-            if let Some(c) = r.judge() {
+            if let Some(c) = r.judge(cpu_wait) {
                 change = Some(c);
             }
         }
@@ -282,6 +316,38 @@ mod tests {
             window(&mut r, 10, 0, 100, 0).1,
             Some(Change::Raised { every: 1 })
         );
+    }
+
+    #[test]
+    fn cpu_wait_slows_the_room_down_and_must_ease_before_it_speeds_up() {
+        let mut r = SendRate::new(1, 30, true);
+        // A healthy fan-out on a machine with CPU to spare.
+        assert_eq!(window_waiting(&mut r, 30, 0, 100, 0, 0.05).1, None);
+        // The machine is oversold: the room's own counts look fine, yet it
+        // slows down, a step a window.
+        let (_, change) = window_waiting(&mut r, 30, 0, 100, 0, 0.3);
+        assert!(
+            matches!(change, Some(Change::Lowered { every: 2, cpu_wait, .. }) if cpu_wait == 0.3),
+            "{change:?}"
+        );
+        window_waiting(&mut r, 30, 0, 100, 0, 0.3);
+        assert_eq!(r.every(), 3);
+        // Between the thresholds it holds: neither lowered nor calm.
+        for _ in 0..10 {
+            assert_eq!(window_waiting(&mut r, 30, 0, 100, 0, 0.15).1, None);
+        }
+        assert_eq!(r.every(), 3);
+        // Below the calm threshold for three windows: one step back.
+        for _ in 0..2 {
+            assert_eq!(window_waiting(&mut r, 30, 0, 100, 0, 0.05).1, None);
+        }
+        assert_eq!(
+            window_waiting(&mut r, 30, 0, 100, 0, 0.05).1,
+            Some(Change::Raised { every: 2 })
+        );
+        // A fixed rate ignores it.
+        let mut r = SendRate::new(1, 30, false);
+        assert_eq!(window_waiting(&mut r, 30, 0, 100, 0, 0.9).1, None);
     }
 
     #[test]

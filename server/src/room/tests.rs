@@ -243,6 +243,15 @@ impl World {
     /// types: "probe" (2 seats, quick join matches on "mode", no linger),
     /// "lingering" (2 seats, [`LINGER`]) and "picky" (refuses every join).
     fn with(save_on_shutdown: bool) -> Self {
+        Self::build(save_on_shutdown, false)
+    }
+
+    /// A world whose rooms follow load (`--send-rate-policy adaptive`).
+    fn adaptive() -> Self {
+        Self::build(false, true)
+    }
+
+    fn build(save_on_shutdown: bool, adaptive_send_rate: bool) -> Self {
         let log = Log::default();
         let config = |refuse: Option<&str>| ProbeConfig {
             refuse: refuse.map(str::to_owned),
@@ -283,7 +292,7 @@ impl World {
             seed: 7,
             save_on_shutdown,
             snapshot_hz: None,
-            adaptive_send_rate: false,
+            adaptive_send_rate,
             recordings: None,
             tokens: TokenSource::from_fn(move || token(issued.fetch_add(1, Relaxed) + 1)),
         });
@@ -455,6 +464,44 @@ async fn steps_run_once_a_tick_and_each_sends_a_state() {
     assert!(a.has_state());
     pass(TICK).await;
     assert_eq!(world.log.ticks().len(), 11);
+}
+
+/// Runs `ticks` ticks with `a` taking its state after each, as a
+/// connection that keeps up does; returns how many of them had a state.
+async fn read_along(a: &Player, ticks: u32) -> u32 {
+    let mut states = 0;
+    for _ in 0..ticks {
+        pass(TICK).await;
+        states += u32::from(a.has_state());
+    }
+    states
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_machine_short_of_cpu_slows_every_room_down_until_it_has_some_again() {
+    let world = World::adaptive();
+    let a = world.join(quick("probe")).await.unwrap();
+    // Half a tick off the grid, so that each read follows a tick.
+    pass(TICK / 2).await;
+    // A second of ticks on time, every state taken: nothing to change.
+    assert_eq!(read_along(&a, 10).await, 10);
+    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 0);
+    // The server's threads wait for a CPU a third of the time: although
+    // the room keeps up, it sends every 2nd tick after the next window.
+    world.metrics.cpu_wait.set_ratio(0.33);
+    read_along(&a, 10).await;
+    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 1);
+    assert_eq!(world.metrics.rooms_degraded.load(Relaxed), 1);
+    world.metrics.cpu_wait.set_ratio(0.15);
+    let states = read_along(&a, 10).await;
+    assert_eq!(states, 5, "every 2nd tick, held between the thresholds");
+    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 1);
+    // CPU to spare again: three calm windows later, every tick.
+    world.metrics.cpu_wait.set_ratio(0.02);
+    read_along(&a, 30).await;
+    assert_eq!(world.metrics.send_rate_raised.load(Relaxed), 1);
+    assert_eq!(world.metrics.rooms_degraded.load(Relaxed), 0);
+    assert_eq!(read_along(&a, 10).await, 10);
 }
 
 /// A room whose first tick (due one tick in) wakes `late_by` late runs the
