@@ -48,7 +48,7 @@ use lobby::{Lobby, Released, Reservation};
 use mailbox::{Mailbox, Put};
 use protocol::{CloseCode, ResumeToken, Welcome};
 use saved::{RoomState, SessionState};
-use send_rate::{Change, SendRate};
+use send_rate::{Change, Lateness, SendRate};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -1067,7 +1067,7 @@ impl Room {
                 .fetch_add(u64::from(due.skipped), Relaxed);
         }
         let period = self.kind.tick_period();
-        let late = due.skipped > 0 || due.lateness > period / 2;
+        let lateness = Lateness::of(due.lateness, period, due.skipped);
 
         self.take_messages();
         for _ in 0..due.steps {
@@ -1088,7 +1088,7 @@ impl Room {
         if self.closed {
             return;
         }
-        if self.send_rate.tick(due.steps, late) {
+        if self.send_rate.tick(due.steps, lateness) {
             let (planned, skipped) = self.fan_out();
             self.send_rate.sent(planned, skipped);
         }
@@ -1111,6 +1111,7 @@ impl Room {
                 every,
                 skipped,
                 late,
+                behind,
                 cpu_wait,
             } => {
                 self.metrics.send_rate_lowered.fetch_add(1, Relaxed);
@@ -1120,6 +1121,7 @@ impl Room {
                     hz = hz(every),
                     skipped,
                     late,
+                    behind,
                     cpu_wait,
                     "room overloaded: states now every {every} ticks, to all players alike"
                 );

@@ -467,12 +467,22 @@ async fn steps_run_once_a_tick_and_each_sends_a_state() {
 }
 
 /// Runs `ticks` ticks with `a` taking its state after each, as a
-/// connection that keeps up does; returns how many of them had a state.
-async fn read_along(a: &Player, ticks: u32) -> u32 {
+/// connection that keeps up does, the first `behind` of them starting
+/// `late_by` late; returns how many of them had a state. Starts and ends
+/// half a tick after a tick.
+async fn read_along(a: &Player, ticks: u32, behind: u32, late_by: Duration) -> u32 {
     let mut states = 0;
-    for _ in 0..ticks {
-        pass(TICK).await;
-        states += u32::from(a.has_state());
+    for i in 0..ticks {
+        if i < behind {
+            // The clock jumps past the tick's time: it starts that late.
+            tokio::time::advance(TICK / 2 + late_by).await;
+            settle().await;
+            states += u32::from(a.has_state());
+            tokio::time::advance(TICK / 2 - late_by).await;
+        } else {
+            pass(TICK).await;
+            states += u32::from(a.has_state());
+        }
     }
     states
 }
@@ -481,27 +491,36 @@ async fn read_along(a: &Player, ticks: u32) -> u32 {
 async fn a_machine_short_of_cpu_slows_every_room_down_until_it_has_some_again() {
     let world = World::adaptive();
     let a = world.join(quick("probe")).await.unwrap();
+    let lowered = || world.metrics.send_rate_lowered.load(Relaxed);
     // Half a tick off the grid, so that each read follows a tick.
     pass(TICK / 2).await;
+    // A quarter of a period is 25 ms: ticks 30 ms late are behind, not
+    // late.
+    let behind = Duration::from_millis(30);
     // A second of ticks on time, every state taken: nothing to change.
-    assert_eq!(read_along(&a, 10).await, 10);
-    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 0);
-    // The server's threads wait for a CPU a third of the time: although
-    // the room keeps up, it sends every 2nd tick after the next window.
+    assert_eq!(read_along(&a, 10, 0, behind).await, 10);
+    // The server's threads wait for a CPU a third of the time, but the
+    // ticks keep their schedule: nothing to change.
     world.metrics.cpu_wait.set_ratio(0.33);
-    read_along(&a, 10).await;
-    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 1);
+    assert_eq!(read_along(&a, 10, 0, behind).await, 10);
+    assert_eq!(lowered(), 0);
+    // Three ticks in ten behind, with CPU to spare: nothing either.
+    world.metrics.cpu_wait.set_ratio(0.05);
+    assert_eq!(read_along(&a, 10, 3, behind).await, 10);
+    assert_eq!(lowered(), 0);
+    // Both: every 2nd tick from the next window on.
+    world.metrics.cpu_wait.set_ratio(0.33);
+    read_along(&a, 10, 3, behind).await;
+    assert_eq!(lowered(), 1);
     assert_eq!(world.metrics.rooms_degraded.load(Relaxed), 1);
-    world.metrics.cpu_wait.set_ratio(0.15);
-    let states = read_along(&a, 10).await;
-    assert_eq!(states, 5, "every 2nd tick, held between the thresholds");
-    assert_eq!(world.metrics.send_rate_lowered.load(Relaxed), 1);
+    assert_eq!(read_along(&a, 10, 0, behind).await, 5, "every 2nd tick");
     // CPU to spare again: three calm windows later, every tick.
     world.metrics.cpu_wait.set_ratio(0.02);
-    read_along(&a, 30).await;
+    read_along(&a, 20, 0, behind).await;
     assert_eq!(world.metrics.send_rate_raised.load(Relaxed), 1);
     assert_eq!(world.metrics.rooms_degraded.load(Relaxed), 0);
-    assert_eq!(read_along(&a, 10).await, 10);
+    assert_eq!(read_along(&a, 10, 0, behind).await, 10);
+    assert_eq!(lowered(), 1);
 }
 
 /// A room whose first tick (due one tick in) wakes `late_by` late runs the
