@@ -43,12 +43,12 @@ pub const SLOW_DOWN_LATE: f64 = 0.10;
 /// from a server busy with its own players on a core of its own, where
 /// sending less only makes them wait longer for their next state (issue
 /// 11: with 2,000 players on one core, rooms slowed down and the probes'
-/// p99 rose from 38 to 42–67 ms). CPU wait, alone, also comes from
-/// threads that merely take turns on a busy but not full machine: 0.26–0.57
-/// in the 60 s soak (2,000 players, both cores, a third of them idle),
-/// whose ticks were on time, against 0.01–0.05 for a server alone on its
-/// core and 0.25–0.5 with 5,000 players sharing two cores, where ticks
-/// fall behind.
+/// p99 rose from 38 to 42–67 ms). CPU wait, alone, is high whenever the
+/// server shares its cores with busy neighbours, whether or not its rooms
+/// suffer: 0.26–0.57 in CI's 60 s soak (2,000 players and their clients on
+/// two cores), where slowing down for it alone held every room at the
+/// floor with no tick half a period late, against 0.01–0.05 for a server
+/// alone on its core and 0.25–0.5 with 5,000 players sharing two cores.
 pub const SLOW_DOWN_CPU_WAIT: f64 = 0.20;
 
 /// Under this CPU wait, ticks behind their schedule do not stop a window
