@@ -9,9 +9,11 @@
 //! with its own players (on a core of its own, it waits for no one); the
 //! run-queue delay can. The time waited per second, as a share of the CPUs
 //! the process may use, is what the rooms' send-rate policy reads
-//! (`room::send_rate`): sending less when the machine has no CPU to spare
-//! frees some for whoever shares it, and shortens the queue the server's
-//! own ticks wait in.
+//! (`room::send_rate`), together with its ticks falling behind (a high
+//! wait alone also comes from threads taking turns on a busy machine while
+//! the rooms keep their schedule): sending less when the machine has no
+//! CPU to spare frees some for whoever shares it, and shortens the queue
+//! the server's own ticks wait in.
 //!
 //! Not the share of the threads' own demand spent waiting: on a virtual
 //! machine every wake-up from idle waits tens of microseconds, so a lightly
@@ -21,7 +23,7 @@
 //!
 //! Not for: CPU accounting (that is `process_cpu_seconds_total`) or
 //! per-room figures (a worker thread runs many rooms). Where `schedstat` is
-//! absent (not Linux, or a kernel without `CONFIG_SCHED_INFO`) the share
+//! absent (not Linux, or a kernel without `CONFIG_SCHED_INFO`) the ratio
 //! stays 0 and the policy works from its other signals alone.
 
 use std::collections::HashMap;
