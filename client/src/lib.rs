@@ -555,9 +555,11 @@ impl Reader {
         &mut self,
         f: impl FnOnce(OpCode, &[u8]) -> T,
     ) -> Result<Result<T, (u16, String)>, ClientError> {
-        let write = self.write.clone();
         // Obligated frames (pong, close echo) go out through the writer.
-        let mut obligated = move |frame: Frame<'static>| -> SendFuture {
+        // The shared write half is cloned only for such a frame, not for
+        // every message read.
+        let write = &self.write;
+        let mut obligated = |frame: Frame<'static>| -> SendFuture {
             let write = write.clone();
             Box::pin(async move {
                 let mut w = lock(&write).await;

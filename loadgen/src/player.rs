@@ -41,6 +41,7 @@ use protocol::{
     ClientMsg, CloseCode, GameMsg, Ping, Resume, ResumeToken, Retry, RoomRequest, ServerMsg,
     Welcome,
 };
+use race::{Finished, race};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
@@ -620,9 +621,10 @@ async fn play(
         );
         tokio::pin!(reading);
         tokio::pin!(writing);
-        let end = tokio::select! {
-            end = &mut reading => end,
-            end = &mut writing => end,
+        // The writer is polled only when it was woken, not at every state
+        // the reader is woken for (see `race`).
+        let end = match race(reading.as_mut(), writing.as_mut()).await {
+            Finished::Main(end) | Finished::Side(end) => end,
         };
         if end == End::Stopped {
             // The writer sent the leave; let the reader see the answer.

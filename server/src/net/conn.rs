@@ -41,6 +41,7 @@ use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead, WebS
 use game_api::PlayerId;
 use game_api::room_type::{InboxError, Sender};
 use protocol::{CloseCode, GameMsg, Hello, Pong, ServerMsg};
+use race::{Finished, race};
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -354,7 +355,7 @@ impl Conn {
             return self.watch(rd, wr, &watch).await;
         }
         let mailbox = Arc::new(match &self.direct {
-            Some(direct) => Mailbox::with_direct(Arc::new(direct.clone())),
+            Some(direct) => Mailbox::with_direct(direct.handle()),
             None => Mailbox::default(),
         });
         let link = ConnLink {
@@ -565,11 +566,16 @@ impl Conn {
             last_rx: &last_rx,
             frame: Vec::new(),
         };
-        let ending = tokio::select! {
+        let reading = reader.run(rd, reading);
+        let writing = writer.run(&outbox);
+        tokio::pin!(reading, writing);
+        // The writer is polled only when it was woken, not at every input
+        // the reader is woken for (see `race`).
+        let ending = match race(reading.as_mut(), writing.as_mut()).await {
             // The reader never finishes on its own: it parks after reporting
             // its end to the writer, which decides when the session is over.
-            never = reader.run(rd, reading) => match never {},
-            ending = writer.run(&outbox) => ending,
+            Finished::Main(never) => match never {},
+            Finished::Side(ending) => ending,
         };
         // The room holds the mailbox until it hears of the end: it must
         // neither write to the socket meanwhile nor keep it open.
