@@ -135,6 +135,11 @@ struct RunArgs {
     threads: Option<usize>,
 }
 
+/// mimalloc, as the server's (see its `main.rs`): thousands of players'
+/// buffers and messages from per-thread pages of objects of one size.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -98,6 +98,13 @@ fn room_types(arena: &ArenaArgs, tick_hz: u16) -> [game_api::RoomType; 2] {
     [arena.room_type(tick_hz), four::room_type()]
 }
 
+/// mimalloc, not glibc's allocator: a state's bytes, a connection's
+/// buffers and its task come from per-thread pages of objects of one size.
+/// At 1,000 players it cut the server's CPU per state delivered by about
+/// 8 %, for about 17 MB more resident memory (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<std::process::ExitCode> {
     // `server replay FILE... [--verify]`: the games come from this build,
     // their configuration from each recording (these defaults are not
