@@ -100,8 +100,9 @@ fn room_types(arena: &ArenaArgs, tick_hz: u16) -> [game_api::RoomType; 2] {
 
 /// mimalloc, not glibc's allocator: a state's bytes, a connection's
 /// buffers and its task come from per-thread pages of objects of one size.
-/// At 1,000 players it cut the server's CPU per state delivered by about
-/// 8 %, for about 17 MB more resident memory (README, Performance).
+/// At 1,000 players one A/B gave 8 % less CPU per state delivered and a
+/// second no change, for about 16 MB more resident memory (README,
+/// Performance).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
