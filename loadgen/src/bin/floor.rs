@@ -1,31 +1,43 @@
 //! `floor`: the raw-socket I/O floor that `scripts/bench-capacity` measures
 //! the game server and loadgen against. It has the traffic's shape — the
 //! same clients, a frame of the same size to every client every tick,
-//! small inputs at the same rate, TCP_NODELAY on loopback — and nothing
-//! else: no WebSocket, no envelope, no game, no rooms, no pings.
+//! small inputs at the same rate, pings at the same rate answered by a
+//! pong of the same size, TCP_NODELAY on loopback — and nothing else: no
+//! WebSocket, no envelope, no game, no rooms.
 //!
 //! - `floor serve` accepts TCP connections and, every tick, writes one
 //!   frame of `--frame-bytes` to each connected client: one `write()` per
 //!   client per tick, straight from the tick task, the cheapest honest
 //!   fan-out (the real server cannot batch across clients either, since
-//!   each client has its own socket). It reads and discards the clients'
-//!   input bytes. It prints its address as one JSON line like the server's
-//!   (`"addr":"127.0.0.1:PORT"`), and its totals as another when it gets
-//!   SIGTERM or SIGINT.
+//!   each client has its own socket). It reads the clients' inputs and
+//!   discards them, and answers each ping with a pong of `--pong-bytes`,
+//!   written at once by the connection's reader as the game server's
+//!   connection task does. It prints its address as one JSON line like the
+//!   server's (`"addr":"127.0.0.1:PORT"`), and its totals as another when
+//!   it gets SIGTERM or SIGINT.
 //! - `floor clients` opens `--clients` connections over `--ramp-up`, reads
-//!   the frames, sends `--input-bytes` inputs at `--input-hz`, and writes a
-//!   JSON report of the steady window (after the ramp and `--settle`):
-//!   frames received, inputs sent, its own CPU, and the p99 of the frames'
-//!   inter-arrival jitter (|gap − tick period|), the one latency a stream
-//!   with no acknowledgements can honestly give.
+//!   the frames and pongs, sends `--input-bytes` inputs at `--input-hz` and
+//!   `--ping-bytes` pings at `--ping-hz`, and writes a JSON report of the
+//!   steady window (after the ramp and `--settle`): frames received,
+//!   inputs sent, its own CPU, and the p99 of the frames' inter-arrival
+//!   jitter (|gap − tick period|), the one latency a stream with no
+//!   acknowledgements can honestly give.
+//!
+//! Messages have fixed sizes and are told apart by their first byte
+//! ([`Records`]): frames and pongs from the server, inputs and pings from
+//! the clients. A pong is written only between two frames: the reader
+//! drops it (and counts it) while its tick shard has a frame written in
+//! part. With more than one thread a pong can still slip inside such a
+//! frame in the instant between the partial write and the shard marking
+//! it; the clients then count an unknown message (`unknown_messages`), and
+//! `scripts/bench-capacity` runs everything on one thread.
 //!
 //! What the floor is for: a lower bound on the CPU a server and a client
 //! must spend per delivered snapshot on this machine, measured in the same
 //! run as the real thing, so the real figures can be read as ratios to it.
-//! What it is not for: a server or a protocol. It does not model pongs (the
-//! server's answer to the clients' 1 Hz pings, about 3 % of its writes at
-//! 30 Hz), slow-reader policies beyond "skip the tick", or any game work;
-//! and its frames carry no data.
+//! What it is not for: a server or a protocol. It does not model
+//! slow-reader policies beyond "skip the tick", or any game work; and its
+//! messages carry no data.
 
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
@@ -50,8 +62,20 @@ use tokio::time::MissedTickBehavior;
 /// it is nothing.
 const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Largest input message, for the same reason: inputs are a few bytes.
+/// Largest input, ping or pong, for the same reason: they are a few bytes.
 const MAX_INPUT_BYTES: usize = 4096;
+
+/// First byte of a frame (see [`message`]).
+const FRAME_BYTE: u8 = 0xA5;
+
+/// First byte of a pong.
+const PONG_BYTE: u8 = 0xAF;
+
+/// First byte of an input.
+const INPUT_BYTE: u8 = 0x5A;
+
+/// First byte of a ping.
+const PING_BYTE: u8 = 0x50;
 
 /// Highest tick rate: past 1 kHz the tick timer's millisecond resolution
 /// makes the rate a fiction.
@@ -127,6 +151,17 @@ struct ServeArgs {
     /// both pay for the same socket memory.
     #[arg(long, default_value_t = 65536)]
     send_buffer: u32,
+    /// Bytes of each input (must equal the clients' --input-bytes).
+    #[arg(long, default_value_t = 7)]
+    input_bytes: usize,
+    /// Bytes of each ping (must equal the clients' --ping-bytes).
+    #[arg(long, default_value_t = 12)]
+    ping_bytes: usize,
+    /// Bytes of the pong that answers each ping (the clients'
+    /// --pong-bytes). The defaults are the game server's: a 12-byte
+    /// WebSocket frame for loadgen's `Ping`, 17 bytes for the `Pong`.
+    #[arg(long, default_value_t = 17)]
+    pong_bytes: usize,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +188,15 @@ struct ClientArgs {
     /// Bytes of each input.
     #[arg(long, default_value_t = 7)]
     input_bytes: usize,
+    /// Pings per second per client (0: none), as loadgen's --ping-hz.
+    #[arg(long, default_value_t = 1.0)]
+    ping_hz: f64,
+    /// Bytes of each ping (must equal the server's --ping-bytes).
+    #[arg(long, default_value_t = 12)]
+    ping_bytes: usize,
+    /// Bytes of each pong (must equal the server's --pong-bytes).
+    #[arg(long, default_value_t = 17)]
+    pong_bytes: usize,
     /// Bytes of each frame the server sends (must equal its --frame-bytes).
     #[arg(long, default_value_t = 230)]
     frame_bytes: usize,
@@ -209,6 +253,96 @@ fn check_rates(tick_hz: f64, frame_bytes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A message of `len` bytes of the kind whose first byte is `kind`: the
+/// kind's byte, then zeros, so that a reader that lost the messages'
+/// boundaries finds a zero where it expects a kind (see [`Records`]).
+fn message(kind: u8, len: usize) -> Vec<u8> {
+    let mut m = vec![0; len];
+    m[0] = kind;
+    m
+}
+
+/// Checks the size of a small message (`--input-bytes` and the like).
+fn check_message_bytes(flag: &str, bytes: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=MAX_INPUT_BYTES).contains(&bytes),
+        "{flag} must be in [1, {MAX_INPUT_BYTES}]"
+    );
+    Ok(())
+}
+
+/// Splits a byte stream of fixed-size messages of two kinds, told apart
+/// by their first byte, and counts the whole ones: frames and pongs on the
+/// clients' side, inputs and pings on the server's. Messages may arrive
+/// split over reads in any way.
+struct Records {
+    /// First byte and size of the usual kind (frames, inputs).
+    usual: (u8, usize),
+    /// First byte and size of the rare kind (pongs, pings).
+    rare: (u8, usize),
+    /// Bytes still to come of the message under way (0: at a boundary).
+    left: usize,
+    /// Kind of the message under way.
+    kind: Kind,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Usual,
+    Rare,
+    /// Began with neither kind's byte: taken to be of the usual kind's
+    /// size, so that the count can go on, and counted apart.
+    Unknown,
+}
+
+/// What one [`Records::feed`] completed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Split {
+    /// Messages of the usual kind.
+    usual: u64,
+    /// Messages of the rare kind.
+    rare: u64,
+    /// Messages that began with neither kind's byte.
+    unknown: u64,
+}
+
+impl Records {
+    fn new(usual: (u8, usize), rare: (u8, usize)) -> Self {
+        Self {
+            usual,
+            rare,
+            left: 0,
+            kind: Kind::Usual,
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8]) -> Split {
+        let mut split = Split::default();
+        while let Some(&first) = bytes.first() {
+            if self.left == 0 {
+                (self.kind, self.left) = if first == self.usual.0 {
+                    (Kind::Usual, self.usual.1)
+                } else if first == self.rare.0 {
+                    (Kind::Rare, self.rare.1)
+                } else {
+                    (Kind::Unknown, self.usual.1)
+                };
+            }
+            let take = self.left.min(bytes.len());
+            bytes = &bytes[take..];
+            self.left -= take;
+            if self.left == 0 {
+                match self.kind {
+                    Kind::Usual => split.usual += 1,
+                    Kind::Rare => split.rare += 1,
+                    Kind::Unknown => split.unknown += 1,
+                }
+            }
+        }
+        split
+    }
+}
+
 /// Prints one JSON line on stdout at once (the bench reads it while the
 /// process runs, so it must not wait in a buffer).
 fn print_line(value: &serde_json::Value) {
@@ -234,6 +368,17 @@ struct ServeCounts {
     ticks_late: AtomicU64,
     /// Input bytes read.
     bytes_in: AtomicU64,
+    /// Pings read, each answered by a pong or dropped.
+    pings: AtomicU64,
+    /// Pongs written.
+    pongs: AtomicU64,
+    /// Pongs not written: the socket was full, or a frame was under way.
+    pongs_dropped: AtomicU64,
+    /// Pongs the socket took only part of (it had less room than a pong).
+    pongs_partial: AtomicU64,
+    /// Client messages that began with neither an input's nor a ping's
+    /// byte (the sizes given to `serve` and `clients` differ).
+    unknown_in: AtomicU64,
     /// Connections accepted.
     accepted: AtomicU64,
     /// Connections ended (end of stream, or an error on either side).
@@ -245,10 +390,27 @@ struct Client {
     wr: OwnedWriteHalf,
     /// Bytes of the current frame already written; 0 when none is under way.
     offset: usize,
+    /// Set while `offset` is not 0, for the connection's reader, which
+    /// writes no pong then. Touched only when a write is partial.
+    mid_frame: Arc<AtomicBool>,
+}
+
+/// What a connection's reader needs besides its socket.
+struct Reader {
+    counts: Arc<ServeCounts>,
+    /// Inputs and pings.
+    records: Records,
+    /// The pong to answer each ping with.
+    pong: Arc<[u8]>,
+    /// The tick shard's flag: a frame is under way.
+    mid_frame: Arc<AtomicBool>,
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     check_rates(args.tick_hz, args.frame_bytes)?;
+    check_message_bytes("--input-bytes", args.input_bytes)?;
+    check_message_bytes("--ping-bytes", args.ping_bytes)?;
+    check_message_bytes("--pong-bytes", args.pong_bytes)?;
     loadgen::sys::raise_nofile_limit()?;
     let rt = runtime(args.threads)?;
     let shards = args.threads.unwrap_or_else(|| {
@@ -281,7 +443,8 @@ async fn serve_async(args: ServeArgs, shards: usize) -> anyhow::Result<()> {
     }));
 
     let counts = Arc::new(ServeCounts::default());
-    let frame: Arc<[u8]> = vec![0xA5; args.frame_bytes].into();
+    let frame: Arc<[u8]> = message(FRAME_BYTE, args.frame_bytes).into();
+    let pong: Arc<[u8]> = message(PONG_BYTE, args.pong_bytes).into();
     let period = Duration::from_secs_f64(1.0 / args.tick_hz);
     let lateness = Arc::new(Mutex::new(new_histogram()));
     let mut to_shard = Vec::with_capacity(shards);
@@ -314,8 +477,19 @@ async fn serve_async(args: ServeArgs, shards: usize) -> anyhow::Result<()> {
             }
             counts.accepted.fetch_add(1, Relaxed);
             let (rd, wr) = tcp.into_split();
-            tokio::spawn(drain_inputs(rd, counts.clone()));
-            let client = Client { wr, offset: 0 };
+            let mid_frame = Arc::new(AtomicBool::new(false));
+            let reader = Reader {
+                counts: counts.clone(),
+                records: Records::new((INPUT_BYTE, args.input_bytes), (PING_BYTE, args.ping_bytes)),
+                pong: pong.clone(),
+                mid_frame: mid_frame.clone(),
+            };
+            tokio::spawn(read_inputs(rd, reader));
+            let client = Client {
+                wr,
+                offset: 0,
+                mid_frame,
+            };
             if to_shard[next % shards].send(client).await.is_err() {
                 return;
             }
@@ -336,6 +510,11 @@ async fn serve_async(args: ServeArgs, shards: usize) -> anyhow::Result<()> {
         "ticks_late": c.ticks_late.load(Relaxed),
         "tick_lateness_p99_us": lateness.value_at_quantile(0.99),
         "bytes_in": c.bytes_in.load(Relaxed),
+        "pings": c.pings.load(Relaxed),
+        "pongs": c.pongs.load(Relaxed),
+        "pongs_dropped": c.pongs_dropped.load(Relaxed),
+        "pongs_partial": c.pongs_partial.load(Relaxed),
+        "unknown_in": c.unknown_in.load(Relaxed),
         "accepted": c.accepted.load(Relaxed),
         "closed": c.closed.load(Relaxed),
         "cpu_s": loadgen::sys::own_usage().0,
@@ -355,15 +534,35 @@ async fn stop_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads and discards one client's inputs until it closes.
-async fn drain_inputs(mut rd: tokio::net::tcp::OwnedReadHalf, counts: Arc<ServeCounts>) {
+/// Reads one client's inputs (discarded) and pings (answered at once)
+/// until it closes.
+async fn read_inputs(mut rd: tokio::net::tcp::OwnedReadHalf, mut reader: Reader) {
+    let counts = &*reader.counts;
     let mut buf = [0u8; READ_BUF];
     loop {
-        match rd.read(&mut buf).await {
+        let n = match rd.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                counts.bytes_in.fetch_add(n as u64, Relaxed);
+            Ok(n) => n,
+        };
+        counts.bytes_in.fetch_add(n as u64, Relaxed);
+        let split = reader.records.feed(&buf[..n]);
+        if split.unknown > 0 {
+            counts.unknown_in.fetch_add(split.unknown, Relaxed);
+        }
+        for _ in 0..split.rare {
+            counts.pings.fetch_add(1, Relaxed);
+            if reader.mid_frame.load(Relaxed) {
+                counts.pongs_dropped.fetch_add(1, Relaxed);
+                continue;
             }
+            match rd.as_ref().try_write(&reader.pong) {
+                Ok(n) if n == reader.pong.len() => counts.pongs.fetch_add(1, Relaxed),
+                // Only a socket with less room than a pong left takes part
+                // of one; the stream is then broken, and the client counts
+                // unknown messages from here on.
+                Ok(n) if n > 0 => counts.pongs_partial.fetch_add(1, Relaxed),
+                _ => counts.pongs_dropped.fetch_add(1, Relaxed),
+            };
         }
     }
     counts.closed.fetch_add(1, Relaxed);
@@ -409,6 +608,9 @@ async fn tick_shard(
                         c.offset = 0;
                         written += 1;
                     }
+                    if resuming != (c.offset > 0) {
+                        c.mid_frame.store(c.offset > 0, Relaxed);
+                    }
                     if resuming || c.offset > 0 {
                         skipped += 1;
                     }
@@ -443,6 +645,12 @@ struct ClientCounts {
     bytes_in: AtomicU64,
     /// Inputs written.
     inputs: AtomicU64,
+    /// Pings written.
+    pings: AtomicU64,
+    /// Pongs received.
+    pongs: AtomicU64,
+    /// Messages that began with neither a frame's nor a pong's byte.
+    unknown: AtomicU64,
     /// Connections open now.
     connected: AtomicUsize,
     /// Connection attempts that failed.
@@ -521,6 +729,9 @@ struct ClientReport {
     frame_bytes: usize,
     input_bytes: usize,
     input_hz: f64,
+    ping_hz: f64,
+    ping_bytes: usize,
+    pong_bytes: usize,
     tick_hz: f64,
     ramp_up_s: f64,
     settle_s: f64,
@@ -533,6 +744,14 @@ struct ClientReport {
     connect_errors: u64,
     /// Connections that ended before the run did.
     disconnects: u64,
+    /// Pings sent over the run.
+    pings_sent: u64,
+    /// Pongs received over the run.
+    pongs_received: u64,
+    /// Messages from the server that were neither a frame nor a pong, over
+    /// the run (0 unless the sizes given to `serve` and `clients` differ,
+    /// or a pong was written into a full socket; see the module docs).
+    unknown_messages: u64,
     /// Peak resident memory, bytes.
     peak_rss_bytes: u64,
 }
@@ -545,9 +764,12 @@ fn clients(args: ClientArgs) -> anyhow::Result<()> {
         "--input-hz must be in (0, {MAX_TICK_HZ}]"
     );
     anyhow::ensure!(
-        (1..=MAX_INPUT_BYTES).contains(&args.input_bytes),
-        "--input-bytes must be in [1, {MAX_INPUT_BYTES}]"
+        args.ping_hz >= 0.0 && args.ping_hz <= MAX_TICK_HZ,
+        "--ping-hz must be in [0, {MAX_TICK_HZ}]"
     );
+    check_message_bytes("--input-bytes", args.input_bytes)?;
+    check_message_bytes("--ping-bytes", args.ping_bytes)?;
+    check_message_bytes("--pong-bytes", args.pong_bytes)?;
     loadgen::sys::check_fd_budget(args.clients).map_err(|e| anyhow::anyhow!(e))?;
     runtime(args.threads)?.block_on(clients_async(args))
 }
@@ -604,6 +826,9 @@ async fn clients_async(args: ClientArgs) -> anyhow::Result<()> {
         frame_bytes: args.frame_bytes,
         input_bytes: args.input_bytes,
         input_hz: args.input_hz,
+        ping_hz: args.ping_hz,
+        ping_bytes: args.ping_bytes,
+        pong_bytes: args.pong_bytes,
         tick_hz: args.tick_hz,
         ramp_up_s: args.ramp_up.as_secs_f64(),
         settle_s: args.settle.as_secs_f64(),
@@ -624,6 +849,9 @@ async fn clients_async(args: ClientArgs) -> anyhow::Result<()> {
         jitter_us: Latency::from_histogram(&jitter),
         connect_errors: ctx.counts.connect_errors.load(Relaxed),
         disconnects: ctx.counts.disconnects.load(Relaxed),
+        pings_sent: ctx.counts.pings.load(Relaxed),
+        pongs_received: ctx.counts.pongs.load(Relaxed),
+        unknown_messages: ctx.counts.unknown.load(Relaxed),
         peak_rss_bytes: loadgen::sys::own_usage().1,
     };
     let text = serde_json::to_string_pretty(&report)?;
@@ -656,7 +884,8 @@ async fn client(id: usize, ctx: &ClientCtx) {
         };
     counts.connected.fetch_add(1, Relaxed);
     let mut stop = ctx.stop.clone();
-    let input = vec![0x5A; args.input_bytes];
+    let input = message(INPUT_BYTE, args.input_bytes);
+    let ping = message(PING_BYTE, args.ping_bytes);
     let input_period = Duration::from_secs_f64(1.0 / args.input_hz);
     // Spread the clients' input phases evenly (golden-ratio steps), so they
     // do not send in lock-step, without a random generator.
@@ -665,11 +894,20 @@ async fn client(id: usize, ctx: &ClientCtx) {
         tokio::time::Instant::now() + input_period.mul_f64(phase),
         input_period,
     );
+    // No pings: a timer that never fires (a year away).
+    let ping_period = if args.ping_hz > 0.0 {
+        Duration::from_secs_f64(1.0 / args.ping_hz)
+    } else {
+        Duration::from_secs(365 * 24 * 3600)
+    };
+    let mut pings = tokio::time::interval_at(
+        tokio::time::Instant::now() + ping_period.mul_f64(phase),
+        ping_period,
+    );
+    let mut records = Records::new((FRAME_BYTE, args.frame_bytes), (PONG_BYTE, args.pong_bytes));
     let tick_period = Duration::from_secs_f64(1.0 / args.tick_hz);
     let shard = &ctx.jitter[id % JITTER_SHARDS];
     let mut buf = [0u8; READ_BUF];
-    // Bytes of a frame that has begun to arrive.
-    let mut partial = 0usize;
     let mut last_frame: Option<Instant> = None;
     // One long-lived stop future, polled again after each wake-up rather
     // than rebuilt 40 times a second per client.
@@ -684,18 +922,30 @@ async fn client(id: usize, ctx: &ClientCtx) {
                 }
                 counts.inputs.fetch_add(1, Relaxed);
             }
+            _ = pings.tick() => {
+                if tcp.write_all(&ping).await.is_err() {
+                    break true;
+                }
+                counts.pings.fetch_add(1, Relaxed);
+            }
             r = tcp.read(&mut buf) => {
                 let n = match r {
                     Ok(0) | Err(_) => break true,
                     Ok(n) => n,
                 };
                 counts.bytes_in.fetch_add(n as u64, Relaxed);
-                let done = (partial + n) / args.frame_bytes;
-                partial = (partial + n) % args.frame_bytes;
+                let split = records.feed(&buf[..n]);
+                if split.rare > 0 {
+                    counts.pongs.fetch_add(split.rare, Relaxed);
+                }
+                if split.unknown > 0 {
+                    counts.unknown.fetch_add(split.unknown, Relaxed);
+                }
+                let done = split.usual;
                 if done == 0 {
                     continue;
                 }
-                counts.frames.fetch_add(done as u64, Relaxed);
+                counts.frames.fetch_add(done, Relaxed);
                 let now = Instant::now();
                 if ctx.in_window.load(Relaxed) {
                     let mut h = shard.lock().expect("no panic while locked");
@@ -716,5 +966,57 @@ async fn client(id: usize, ctx: &ClientCtx) {
     counts.connected.fetch_sub(1, Relaxed);
     if ended_early {
         counts.disconnects.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(usual: u64, rare: u64, unknown: u64) -> Split {
+        Split {
+            usual,
+            rare,
+            unknown,
+        }
+    }
+
+    #[test]
+    fn messages_split_over_reads_in_any_way_are_counted_whole() {
+        // Frames of 5 bytes, pongs of 3.
+        let frame = message(FRAME_BYTE, 5);
+        let stream = [&frame[..], &message(PONG_BYTE, 3), &frame, &frame].concat();
+        for cut in 0..=stream.len() {
+            let mut r = Records::new((FRAME_BYTE, 5), (PONG_BYTE, 3));
+            let a = r.feed(&stream[..cut]);
+            let b = r.feed(&stream[cut..]);
+            assert_eq!(
+                (a.usual + b.usual, a.rare + b.rare, a.unknown + b.unknown),
+                (3, 1, 0),
+                "cut at {cut}"
+            );
+        }
+        let mut r = Records::new((FRAME_BYTE, 5), (PONG_BYTE, 3));
+        for (i, byte) in stream.iter().enumerate() {
+            let s = r.feed(std::slice::from_ref(byte));
+            let want = match i {
+                4 | 12 | 17 => split(1, 0, 0),
+                7 => split(0, 1, 0),
+                _ => split(0, 0, 0),
+            };
+            assert_eq!(s, want, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn a_message_of_neither_kind_is_counted_apart_and_the_count_goes_on() {
+        let mut r = Records::new((INPUT_BYTE, 4), (PING_BYTE, 2));
+        let stream = [
+            [0u8; 4].as_slice(),
+            &message(INPUT_BYTE, 4),
+            &message(PING_BYTE, 2),
+        ]
+        .concat();
+        assert_eq!(r.feed(&stream), split(1, 1, 1));
     }
 }
