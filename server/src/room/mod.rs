@@ -404,8 +404,6 @@ pub(crate) struct Room {
     fx: Effects,
     /// Builds each tick's states, reusing its buffers.
     builder: StateBuilder,
-    /// The attached players and their acks, in join order (reused).
-    viewers: Vec<(PlayerId, u32)>,
     /// Players whose grace period ended this tick (reused).
     expired: Vec<PlayerId>,
     /// Sessions to end for an event backlog, found while applying effects
@@ -483,7 +481,6 @@ impl Room {
             empty_since: None,
             fx: Effects::new(0, tick_hz),
             builder: StateBuilder::default(),
-            viewers: Vec::new(),
             expired: Vec::new(),
             backlogged: Vec::new(),
             send_rate,
@@ -1193,25 +1190,12 @@ impl Room {
     /// Builds every attached player's state and posts it; returns how many
     /// states were put and how many of them replaced one the server had not
     /// got round to writing.
-    ///
-    /// States go out in join order (player ids rise with every join), not
-    /// the sessions' hash order. Players' sockets, their registrations with
-    /// the runtime and their mailboxes were allocated in about that order,
-    /// and so were the clients' ends when they all run on one machine, as
-    /// in a load test: walking them in it keeps neighbours in memory
-    /// neighbours in time, where the hash order jumps across all of them
-    /// for every state. `scripts/bench-capacity` measured the difference
-    /// (see the README).
     fn fan_out(&mut self) -> (u32, u32) {
-        self.viewers.clear();
-        self.viewers.extend(
-            self.sessions
-                .iter()
-                .filter(|(_, s)| s.link.is_some())
-                .map(|(&id, s)| (id, s.ack)),
-        );
-        self.viewers.sort_unstable_by_key(|&(id, _)| id);
-        let viewers = self.viewers.iter().copied();
+        let viewers = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.link.is_some())
+            .map(|(&id, s)| (id, s.ack));
         let states = self.builder.build(&mut *self.game, self.tick, viewers);
         let skip_unchanged = self.kind.room_type.settings().skip_unchanged_states;
         // The too-slow bound counts states replaced in a row, so it is the

@@ -32,9 +32,6 @@ const GRACE: Duration = Duration::from_secs(2);
 const LINGER: Duration = Duration::from_secs(5);
 /// Most rooms a test lobby opens: enough for every placement test.
 const MAX_ROOMS: u32 = 4;
-/// Seats in a "crowd" room: enough players that their hash order is not
-/// their join order.
-const CROWD: u16 = 40;
 /// Probe messages that lock and unlock the room.
 const LOCK: u8 = 200;
 const UNLOCK: u8 = 201;
@@ -49,8 +46,6 @@ enum Call {
     Leave(PlayerId),
     /// A step: its tick and the messages it was given.
     Step(u32, Vec<(PlayerId, u8)>),
-    /// A player's state was built.
-    State(PlayerId),
 }
 
 /// Every call the rooms of a test world made on their games, in order.
@@ -66,28 +61,11 @@ impl Log {
         self.0.lock().unwrap().clone()
     }
 
-    /// The calls other than steps and states.
+    /// The calls other than steps.
     fn sessions(&self) -> Vec<Call> {
         let mut calls = self.calls();
-        calls.retain(|c| !matches!(c, Call::Step(..) | Call::State(_)));
+        calls.retain(|c| !matches!(c, Call::Step(..)));
         calls
-    }
-
-    /// The players whose states the last tick built, in the order it
-    /// built them.
-    fn last_states(&self) -> Vec<PlayerId> {
-        let calls = self.calls();
-        let last_step = calls
-            .iter()
-            .rposition(|c| matches!(c, Call::Step(..)))
-            .expect("a step ran");
-        calls[last_step..]
-            .iter()
-            .filter_map(|c| match c {
-                Call::State(player) => Some(*player),
-                _ => None,
-            })
-            .collect()
     }
 
     /// The tick of every step.
@@ -203,8 +181,7 @@ impl Game for Probe {
         }
     }
 
-    fn state(&mut self, player: PlayerId, out: &mut Vec<u8>) {
-        self.log.push(Call::State(player));
+    fn state(&mut self, _: PlayerId, out: &mut Vec<u8>) {
         out.push(self.players.len() as u8);
     }
 }
@@ -264,8 +241,7 @@ impl World {
 
     /// A world whose rooms save their state at shutdown, or not. Its room
     /// types: "probe" (2 seats, quick join matches on "mode", no linger),
-    /// "lingering" (2 seats, [`LINGER`]), "picky" (refuses every join) and
-    /// "crowd" ([`CROWD`] seats).
+    /// "lingering" (2 seats, [`LINGER`]) and "picky" (refuses every join).
     fn with(save_on_shutdown: bool) -> Self {
         Self::build(save_on_shutdown, false)
     }
@@ -301,10 +277,6 @@ impl World {
             ),
             kind(
                 RoomType::new::<Probe>("picky", config(Some("no seats for you"))),
-                Duration::ZERO,
-            ),
-            kind(
-                RoomType::new::<Probe>("crowd", config(None)).capacity(CROWD),
                 Duration::ZERO,
             ),
         ];
@@ -492,25 +464,6 @@ async fn steps_run_once_a_tick_and_each_sends_a_state() {
     assert!(a.has_state());
     pass(TICK).await;
     assert_eq!(world.log.ticks().len(), 11);
-}
-
-#[tokio::test(start_paused = true)]
-async fn states_are_built_in_join_order_for_attached_players_only() {
-    let world = World::new();
-    let mut players = Vec::new();
-    for _ in 0..CROWD {
-        players.push(world.join(quick("crowd")).await.unwrap());
-    }
-    let ids: Vec<PlayerId> = players.iter().map(Player::id).collect();
-    assert!(ids.is_sorted(), "ids rise with every join: {ids:?}");
-    pass(TICK + TICK / 2).await;
-    assert_eq!(world.log.last_states(), ids);
-
-    // A dropped player gets no state; the others keep their order.
-    players.remove(CROWD as usize / 2).drop_conn().await;
-    pass(TICK).await;
-    let attached: Vec<PlayerId> = players.iter().map(Player::id).collect();
-    assert_eq!(world.log.last_states(), attached);
 }
 
 /// Runs `ticks` ticks with `a` taking its state after each, as a
