@@ -7,6 +7,14 @@
 //! which frames a message itself (a server frame is a two- to ten-byte
 //! header and the payload, unmasked) and never waits. Both are the same
 //! socket; the mailbox sees to it that they never write at the same time.
+//!
+//! The room's writes are plain `send` calls on the socket, not tokio's
+//! `try_write`: that one first reads the socket's readiness in the
+//! runtime's I/O table, a second cache line per socket for a room that
+//! reaches a thousand sockets per tick, and the readiness it keeps is only
+//! a hint. The kernel's answer is what counts here; a write that would
+//! block leaves tokio's readiness stale, which the connection task's next
+//! write finds out and clears (see [`SharedWrite`]).
 //! Not for TLS: a TLS stream's writes go through its encrypting buffer,
 //! which has a single owner, so TLS connections always use the queue.
 
@@ -132,8 +140,8 @@ impl DirectWrite for WriteHalf {
         } else if total <= ONE_WRITE {
             self.write_copied::<ONE_WRITE>(head, message)
         } else {
-            self.0
-                .try_write_vectored(&[IoSlice::new(head), IoSlice::new(message)])
+            self.socket()
+                .send_vectored_with_flags(&[IoSlice::new(head), IoSlice::new(message)], SEND_FLAGS)
         };
         match written {
             Ok(n) if n == total => TrySend::Sent,
@@ -157,6 +165,13 @@ impl DirectWrite for WriteHalf {
 }
 
 impl WriteHalf {
+    /// The socket itself, for a `send` that bypasses tokio's readiness
+    /// (see the module documentation).
+    fn socket(&self) -> socket2::SockRef<'_> {
+        let stream: &TcpStream = self.0.as_ref();
+        socket2::SockRef::from(stream)
+    }
+
     /// Writes `head` and `message` (at most `N` bytes together) as one
     /// buffer, copied on the stack.
     fn write_copied<const N: usize>(&self, head: &[u8], message: &[u8]) -> io::Result<usize> {
@@ -164,9 +179,13 @@ impl WriteHalf {
         let mut frame = [0u8; N];
         frame[..head.len()].copy_from_slice(head);
         frame[head.len()..total].copy_from_slice(message);
-        self.0.try_write(&frame[..total])
+        self.socket().send_with_flags(&frame[..total], SEND_FLAGS)
     }
 }
+
+/// No `SIGPIPE` for a write to a socket the client closed, only an error,
+/// as std's and tokio's own writes do.
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 
 /// Frames up to this size (header included) are copied into one buffer
 /// on the stack and written with one `write`; larger ones use `writev`.
@@ -289,6 +308,52 @@ mod tests {
         // Whatever happened, the stream goes on with whole frames.
         assert_eq!(direct.0.try_send(b"after"), TrySend::Sent);
         assert_eq!(&ws.read_frame().await.unwrap().payload[..], b"after");
+    }
+
+    /// A direct write that would block leaves tokio's readiness as it
+    /// was (writable); the connection task's next write must find that
+    /// stale, wait for the socket, and finish once the client reads.
+    #[tokio::test]
+    async fn the_connection_task_writes_after_a_direct_write_met_a_full_socket() {
+        let (mut write, direct, mut ws, _read) = pair().await;
+        let message = vec![0x5au8; 1000];
+        let mut frames = 0usize;
+        let rest = loop {
+            match direct.0.try_send(&message) {
+                TrySend::Sent => frames += 1,
+                TrySend::Partly(rest) => {
+                    frames += 1;
+                    break rest;
+                }
+                TrySend::WouldBlock => break Vec::new(),
+                TrySend::Failed => panic!("the socket failed after {frames} frames"),
+            }
+        };
+        let last = binary_frame(b"last");
+        let writing = async {
+            AsyncWriteExt::write_all(&mut write, &rest).await.unwrap();
+            AsyncWriteExt::write_all(&mut write, &last).await.unwrap();
+        };
+        let reading = async {
+            for _ in 0..frames {
+                assert_eq!(&ws.read_frame().await.unwrap().payload[..], &message[..]);
+            }
+            assert_eq!(&ws.read_frame().await.unwrap().payload[..], b"last");
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            tokio::join!(writing, reading)
+        })
+        .await
+        .expect("the connection task's write finished once the client read");
+    }
+
+    /// A whole server frame of `payload`, as the connection task would
+    /// write it.
+    fn binary_frame(payload: &[u8]) -> Vec<u8> {
+        let mut head = [0u8; MAX_HEADER];
+        let mut frame = binary_header(payload.len(), &mut head).to_vec();
+        frame.extend_from_slice(payload);
+        frame
     }
 
     #[tokio::test]
