@@ -236,7 +236,7 @@ pub(crate) async fn serve_as<R: ReadIo, W: WriteIo>(
     let conn = shared.next_conn.fetch_add(1, Relaxed);
     // A debug span: at the default level (info) it is disabled, and the
     // connection's future, polled at every input, enters no span (entering
-    // one cost 0.7 % of the server's CPU at 1,000 players). The
+    // one showed in a profile of the server at 1,000 players). The
     // connection's own events are at debug level, where it is enabled and
     // they carry it; an info event from a handshake (a room opened by a
     // quick join) then names its room but not the connection.

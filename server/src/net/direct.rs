@@ -15,6 +15,7 @@
 //! a hint. The kernel's answer is what counts here; a write that would
 //! block leaves tokio's readiness stale, which the connection task's next
 //! write finds out and clears (see [`SharedWrite`]).
+//!
 //! Not for TLS: a TLS stream's writes go through its encrypting buffer,
 //! which has a single owner, so TLS connections always use the queue.
 
@@ -188,7 +189,8 @@ impl WriteHalf {
 const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
 
 /// Frames up to this size (header included) are copied into one buffer
-/// on the stack and written with one `write`; larger ones use `writev`.
+/// on the stack and written with one `send`; larger ones use `sendmsg`
+/// with the header and the message as two slices.
 const ONE_WRITE: usize = 2048;
 
 /// Frames up to this size use a smaller buffer: zeroing the large one
