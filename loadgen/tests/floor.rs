@@ -39,7 +39,8 @@ fn stop(mut child: Child, mut out: BufReader<std::process::ChildStdout>) -> Valu
     serde_json::from_str(&line).expect("the closing JSON line")
 }
 
-/// `floor clients` against `addr` for a second and a half; their report.
+/// `floor clients` against `addr` with a window of a second and a half;
+/// their report.
 fn clients(addr: &str, extra: &[&str]) -> Value {
     let report = std::env::temp_dir().join(format!(
         "floor-test-{}-{}.json",
@@ -123,4 +124,23 @@ fn sizes_that_differ_between_the_sides_show_as_unknown_messages() {
     let totals = stop(server, out);
     assert!(count(&report, "unknown_messages") > 0, "{report}");
     assert!(count(&totals, "unknown_in") > 0, "{totals}");
+}
+
+#[test]
+fn linger_keeps_the_clients_running_after_the_window_and_out_of_the_report() {
+    let (server, addr, out) = serve(&["--tick-hz", "30"]);
+    let report = clients(&addr, &["--tick-hz", "30", "--linger", "1s"]);
+    let totals = stop(server, out);
+
+    assert_eq!(report["linger_s"].as_f64(), Some(1.0), "{report}");
+    // The window is the 1.5 s asked for; with the linger inside it would
+    // be 2.5 s or more.
+    let seconds = report["window"]["seconds"].as_f64().unwrap();
+    assert!((1.5..2.5).contains(&seconds), "{report}");
+    // Pings count over the whole run: 20 clients at 10 Hz for about 2.8 s
+    // with the linger (about 1.8 s without it), every one read.
+    let sent = count(&report, "pings_sent");
+    assert!(sent >= 450, "{report}");
+    assert_eq!(count(&totals, "pings"), sent, "{totals}");
+    assert_eq!(count(&report, "disconnects"), 0, "{report}");
 }

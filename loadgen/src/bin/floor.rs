@@ -18,10 +18,10 @@
 //! - `floor clients` opens `--clients` connections over `--ramp-up`, reads
 //!   the frames and pongs, sends `--input-bytes` inputs at `--input-hz` and
 //!   `--ping-bytes` pings at `--ping-hz`, and writes a JSON report of the
-//!   steady window (after the ramp and `--settle`): frames received,
-//!   inputs sent, its own CPU, and the p99 of the frames' inter-arrival
-//!   jitter (|gap − tick period|), the one latency a stream with no
-//!   acknowledgements can honestly give.
+//!   steady window (after the ramp and `--settle`, before `--linger`):
+//!   frames received, inputs sent, its own CPU, and the p99 of the frames'
+//!   inter-arrival jitter (|gap − tick period|), the one latency a stream
+//!   with no acknowledgements can honestly give.
 //!
 //! Messages have fixed sizes and are told apart by their first byte
 //! ([`Records`]): frames and pongs from the server, inputs and pings from
@@ -182,6 +182,12 @@ struct ClientArgs {
     /// The steady window: what the report measures.
     #[arg(long, default_value = "20s", value_parser = duration)]
     duration: Duration,
+    /// Keep the clients running this long after the window closes, out of
+    /// the report, before they stop: a harness that samples the process
+    /// at the window's end (as `scripts/bench-capacity` reads its CPU
+    /// from /proc) finds it still alive and still under the same load.
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    linger: Duration,
     /// Inputs per second per client.
     #[arg(long, default_value_t = 10.0)]
     input_hz: f64,
@@ -735,6 +741,7 @@ struct ClientReport {
     tick_hz: f64,
     ramp_up_s: f64,
     settle_s: f64,
+    linger_s: f64,
     threads: Option<usize>,
     /// The steady window.
     window: WindowReport,
@@ -807,6 +814,7 @@ async fn clients_async(args: ClientArgs) -> anyhow::Result<()> {
     tokio::time::sleep_until((first.at + args.duration).into()).await;
     ctx.in_window.store(false, Relaxed);
     let last = ctx.counts.snapshot();
+    tokio::time::sleep(args.linger).await;
     stop_tx.send_replace(true);
     let leave = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(STOP_GRACE, leave).await.is_err() {
@@ -832,6 +840,7 @@ async fn clients_async(args: ClientArgs) -> anyhow::Result<()> {
         tick_hz: args.tick_hz,
         ramp_up_s: args.ramp_up.as_secs_f64(),
         settle_s: args.settle.as_secs_f64(),
+        linger_s: args.linger.as_secs_f64(),
         threads: args.threads,
         window: WindowReport {
             seconds: secs,
